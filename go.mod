@@ -1,0 +1,3 @@
+module github.com/ipt-go/ipt
+
+go 1.26
