@@ -1,0 +1,196 @@
+package ipt
+
+import (
+	"fmt"
+
+	"github.com/ipt-go/ipt/internal/ops"
+)
+
+// Workspace holds every buffer one forward pass of up to Batch tiles needs.
+// A workspace is used by one goroutine at a time; keep one per worker and
+// reuse it, so steady-state inference allocates nothing.
+type Workspace struct {
+	Batch int
+	cfg   Config
+
+	x, t1, t2  []float32 // [C, P, P] per-tile feature maps
+	feat       []float32 // [B, C, P, P] head outputs
+	conv       []float32 // im2col scratch
+	tok, s2, q []float32 // [B·L, d] token matrices
+	mem, att   []float32
+	hidden     []float32 // [B·L, 4d]
+	attn       *ops.AttentionScratch
+	up1, up2   []float32 // tail buffers
+	colour     []float32 // [3, P, P] mean-shifted input tile
+}
+
+// NewWorkspace sizes a workspace for batches of up to batch tiles of m.
+func (m *Model) NewWorkspace(batch int) *Workspace {
+	c := m.Config
+	C, P, d, L := c.NFeats, c.PatchSize, c.Dim(), c.SeqLen()
+	maxScale := 1
+	for _, s := range c.Scales {
+		maxScale = max(maxScale, s)
+	}
+	tokens := batch * L * d
+	// The largest unrolled convolution is either a 5×5 head conv at P×P or a
+	// 3×3 tail conv at the largest intermediate size.
+	convScratch := ops.Conv2dScratch(C, P, P, 5)
+	up := C * P * P // largest tail tensor: s²·C·P² values, before or after shuffling
+	for _, s := range c.Scales {
+		up = max(up, s*s*C*P*P)
+		convScratch = max(convScratch, ops.Conv2dScratch(C, s*P, s*P, 3))
+		if s == 4 {
+			convScratch = max(convScratch, ops.Conv2dScratch(C, 2*P, 2*P, 3))
+		}
+	}
+	return &Workspace{
+		Batch:  batch,
+		cfg:    c,
+		x:      make([]float32, C*P*P),
+		t1:     make([]float32, C*P*P),
+		t2:     make([]float32, C*P*P),
+		feat:   make([]float32, batch*C*P*P),
+		conv:   make([]float32, convScratch),
+		tok:    make([]float32, tokens),
+		s2:     make([]float32, tokens),
+		q:      make([]float32, tokens),
+		mem:    make([]float32, tokens),
+		att:    make([]float32, tokens),
+		hidden: make([]float32, 4*tokens),
+		attn:   ops.NewAttentionScratch(batch, L, L, d),
+		up1:    make([]float32, up),
+		up2:    make([]float32, up),
+		colour: make([]float32, Colors*P*P),
+	}
+}
+
+// Forward runs task's head, the body and task's tail on n tiles: in is
+// [n, 3, P, P] on the 0..255 scale, out receives [n, 3, P·s, P·s] (s the
+// task's scale), unclamped. n must not exceed ws.Batch.
+func (m *Model) Forward(task int, in []float32, n int, out []float32, ws *Workspace) error {
+	c := m.Config
+	if task < 0 || task >= c.Tasks() {
+		return fmt.Errorf("task %d out of range: the model has %d", task, c.Tasks())
+	}
+	if n > ws.Batch || ws.cfg.NFeats != c.NFeats || ws.cfg.PatchSize != c.PatchSize {
+		return fmt.Errorf("workspace for %d tiles of another config used for %d tiles", ws.Batch, n)
+	}
+	P, C, s := c.PatchSize, c.NFeats, c.Scales[task]
+	plane, fplane := Colors*P*P, C*P*P
+	oplane := Colors * P * s * P * s
+	if len(in) < n*plane || len(out) < n*oplane {
+		return fmt.Errorf("forward: buffers too small for %d tiles", n)
+	}
+	h := &m.heads[task]
+	for b := 0; b < n; b++ {
+		m.conv1(ws.colour, in[b*plane:(b+1)*plane], m.subMean, P, P, ws)
+		f := ws.feat[b*fplane : (b+1)*fplane]
+		m.conv1(f, ws.colour, h.first, P, P, ws)
+		for r := range h.res {
+			m.resBlock(f, &h.res[r], ws)
+		}
+	}
+	m.body(task, n, ws)
+	t := &m.tails[task]
+	for b := 0; b < n; b++ {
+		// Fold tile b's tokens back to [C, P, P] and add the residual f.
+		r := ws.x
+		ops.Fold(r, ws.tok[b*c.SeqLen()*c.Dim():], C, P, P, c.PatchDim)
+		ops.Add(r, ws.feat[b*fplane:(b+1)*fplane])
+		m.tail(out[b*oplane:(b+1)*oplane], r, t, ws)
+	}
+	return nil
+}
+
+func (m *Model) conv1(out, in []float32, cv conv, h, w int, ws *Workspace) {
+	ops.Conv2d(out, in, cv.cin, h, w, cv.w, cv.b, cv.cout, cv.k, ws.conv)
+}
+
+// resBlock computes f += conv(relu(conv(f))) in place.
+func (m *Model) resBlock(f []float32, rb *resBlock, ws *Workspace) {
+	P := m.Config.PatchSize
+	m.conv1(ws.t1, f, rb.c1, P, P, ws)
+	ops.ReLU(ws.t1)
+	m.conv1(ws.t2, ws.t1, rb.c2, P, P, ws)
+	ops.Add(f, ws.t2)
+}
+
+// body runs the transformer on the head features of n tiles (ws.feat) and
+// leaves its output tokens, before folding, in ws.tok.
+func (m *Model) body(task, n int, ws *Workspace) {
+	c := m.Config
+	C, P, p, d, L := c.NFeats, c.PatchSize, c.PatchDim, c.Dim(), c.SeqLen()
+	rows := n * L
+	tokens := rows * d
+	x, s2, q, mem, att, hid := ws.tok[:tokens], ws.s2[:tokens], ws.q[:tokens], ws.mem[:tokens], ws.att[:tokens], ws.hidden[:4*tokens]
+	for b := 0; b < n; b++ {
+		ops.Unfold(s2[b*L*d:(b+1)*L*d], ws.feat[b*C*P*P:(b+1)*C*P*P], C, P, P, p)
+	}
+	// x = linear_encoding(x) + x, then the position embedding.
+	ops.Linear(x, s2, rows, d, m.linEnc.w, m.linEnc.b, d)
+	ops.Add(x, s2)
+	pos := m.pos[:L*d]
+	for b := 0; b < n; b++ {
+		ops.Add(x[b*L*d:(b+1)*L*d], pos)
+	}
+	for i := range m.enc {
+		l := &m.enc[i]
+		ops.LayerNorm(s2, x, rows, d, l.norm1.gamma, l.norm1.beta, 1e-5)
+		ops.MultiHeadAttention(att, s2, s2, s2, n, L, L, d, c.NumHeads, l.self.inProj, l.self.outProj, ws.attn)
+		ops.Add(x, att)
+		ops.LayerNorm(s2, x, rows, d, l.norm2.gamma, l.norm2.beta, 1e-5)
+		m.feedForward(x, s2, rows, &l.ffn, hid, att)
+	}
+	// The encoder output is the decoder's target and, unchanged, its memory.
+	copy(mem, x)
+	qpos := m.query[task*L*d : (task+1)*L*d]
+	for i := range m.dec {
+		l := &m.dec[i]
+		ops.LayerNorm(s2, x, rows, d, l.norm1.gamma, l.norm1.beta, 1e-5)
+		addQuery(q, s2, qpos)
+		ops.MultiHeadAttention(att, q, q, s2, n, L, L, d, c.NumHeads, l.self.inProj, l.self.outProj, ws.attn)
+		ops.Add(x, att)
+		ops.LayerNorm(s2, x, rows, d, l.norm2.gamma, l.norm2.beta, 1e-5)
+		addQuery(q, s2, qpos)
+		ops.MultiHeadAttention(att, q, mem, mem, n, L, L, d, c.NumHeads, l.cross.inProj, l.cross.outProj, ws.attn)
+		ops.Add(x, att)
+		ops.LayerNorm(s2, x, rows, d, l.norm3.gamma, l.norm3.beta, 1e-5)
+		m.feedForward(x, s2, rows, &l.ffn, hid, att)
+	}
+	// x = mlp_head(x) + x
+	m.feedForward(x, x, rows, &m.mlpHead, hid, att)
+}
+
+// feedForward computes linear2(relu(linear1(in))) for rows tokens and adds it
+// to x, using hid and tmp as scratch. in may alias x.
+func (m *Model) feedForward(x, in []float32, rows int, f *feedForward, hid, tmp []float32) {
+	d := m.Config.Dim()
+	ops.Linear(hid, in, rows, d, f.w1, f.b1, 4*d)
+	ops.ReLU(hid)
+	ops.Linear(tmp, hid, rows, 4*d, f.w2, f.b2, d)
+	ops.Add(x, tmp)
+}
+
+// addQuery sets q = t + qpos for every sequence in t ([n·L, d]).
+func addQuery(q, t, qpos []float32) {
+	n := len(qpos)
+	for off := 0; off < len(t); off += n {
+		ops.AddTo(q[off:off+n], t[off:off+n], qpos)
+	}
+}
+
+// tail maps body features r ([C, P, P]) to the task's output ([3, P·s, P·s]),
+// adding the mean back.
+func (m *Model) tail(out, r []float32, t *tail, ws *Workspace) {
+	C, side := m.Config.NFeats, m.Config.PatchSize
+	cur := r
+	for _, up := range t.up {
+		m.conv1(ws.up1, cur, up, side, side, ws)
+		ops.PixelShuffle(ws.up2, ws.up1, C, side, side, t.shuffle)
+		side *= t.shuffle
+		cur = ws.up2
+	}
+	m.conv1(ws.up1, cur, t.last, side, side, ws)
+	m.conv1(out, ws.up1[:Colors*side*side], m.addMean, side, side, ws)
+}

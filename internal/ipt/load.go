@@ -1,0 +1,69 @@
+package ipt
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/ipt-go/ipt/internal/weights"
+)
+
+// DefaultNumHeads is the number of attention heads of every released IPT
+// checkpoint; it is the one hyperparameter the weights do not record.
+const DefaultNumHeads = 12
+
+// Load reads a checkpoint (.pt/.pth in either PyTorch format, or
+// .safetensors) and builds the model it holds. numHeads 0 means: the
+// safetensors metadata's num_heads if present, else DefaultNumHeads.
+func Load(path string, numHeads int) (*Model, error) {
+	ck, err := weights.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := FromCheckpoint(ck, numHeads)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// FromCheckpoint builds a model from loaded tensors; see Load for numHeads.
+func FromCheckpoint(ck *weights.Checkpoint, numHeads int) (*Model, error) {
+	if numHeads == 0 {
+		numHeads = DefaultNumHeads
+		if v, ok := ck.Metadata["num_heads"]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("metadata num_heads %q is not a positive integer", v)
+			}
+			numHeads = n
+		}
+	}
+	shapes := make(map[string][]int, len(ck.Tensors))
+	values := make(map[string][]float32, len(ck.Tensors))
+	for k, t := range ck.Tensors {
+		shapes[k] = t.Shape
+		if t.F32 == nil && !contains(ignoredKeys, k) {
+			return nil, fmt.Errorf("%s: dtype %s, want a floating-point tensor", k, t.DType)
+		}
+		values[k] = t.F32
+	}
+	cfg, err := InferConfig(shapes, numHeads)
+	if err != nil {
+		return nil, err
+	}
+	return NewModel(cfg, shapes, values)
+}
+
+// Tensors returns the model's weights under the authors' state_dict keys,
+// in their order, for writing a checkpoint.
+func (m *Model) Tensors() ([]string, map[string]*weights.Tensor) {
+	keys, shapes := m.Config.expectedShapes()
+	out := make(map[string]*weights.Tensor, len(keys))
+	for _, k := range keys {
+		out[k] = &weights.Tensor{Shape: shapes[k], DType: "F32", F32: m.raw[k]}
+	}
+	return keys, out
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

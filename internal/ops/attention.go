@@ -1,0 +1,126 @@
+package ops
+
+import "math"
+
+// AttentionScratch holds the buffers MultiHeadAttention needs for a batch of
+// sequences; reuse it across calls to avoid allocation.
+type AttentionScratch struct {
+	q, k, v, ctx, scores []float32
+}
+
+// NewAttentionScratch sizes scratch for batch sequences of lq queries and lk
+// keys with model width d.
+func NewAttentionScratch(batch, lq, lk, d int) *AttentionScratch {
+	return &AttentionScratch{
+		q:      make([]float32, batch*lq*d),
+		k:      make([]float32, batch*lk*d),
+		v:      make([]float32, batch*lk*d),
+		ctx:    make([]float32, batch*lq*d),
+		scores: make([]float32, lq*lk),
+	}
+}
+
+// MultiHeadAttention computes PyTorch's nn.MultiheadAttention(d, heads,
+// bias=False) for batch independent sequences:
+//
+//	Q = xq·Wqᵀ, K = xk·Wkᵀ, V = xv·Wvᵀ   (inProj = [Wq; Wk; Wv], each [d, d])
+//	head h: softmax(Q_h·K_hᵀ / sqrt(d/heads)) · V_h over dims [h·d/heads, (h+1)·d/heads)
+//	out = concat(heads)·Woutᵀ
+//
+// xq and out are [batch·lq, d]; xk and xv are [batch·lk, d]. out must not
+// alias the inputs.
+func MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, s *AttentionScratch) {
+	dd := d * d
+	q, k, v, ctx := s.q[:batch*lq*d], s.k[:batch*lk*d], s.v[:batch*lk*d], s.ctx[:batch*lq*d]
+	Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
+	Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
+	Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
+	dh := d / heads
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	scores := s.scores[:lq*lk]
+	for b := 0; b < batch; b++ {
+		qb, kb, vb, cb := q[b*lq*d:], k[b*lk*d:], v[b*lk*d:], ctx[b*lq*d:]
+		for h := 0; h < heads; h++ {
+			off := h * dh
+			Sgemm(false, true, lq, lk, dh, scale, qb[off:], d, kb[off:], d, 0, scores, lk)
+			for r := 0; r < lq; r++ {
+				SoftmaxRow(scores[r*lk : (r+1)*lk])
+			}
+			Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb[off:], d, 0, cb[off:], d)
+		}
+	}
+	Linear(out, ctx, batch*lq, d, outProj, nil, d)
+}
+
+// SoftmaxRow replaces x by exp(x - max) / Σ exp(x - max).
+func SoftmaxRow(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(v - m))
+		x[i] = float32(e)
+		sum += e
+	}
+	inv := float32(1 / sum)
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// MultiHeadAttentionRef is the float64 oracle for MultiHeadAttention.
+func MultiHeadAttentionRef(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32) {
+	proj := func(x []float32, rows int, w []float32) []float64 {
+		y := make([]float64, rows*d)
+		for i := 0; i < rows; i++ {
+			for o := 0; o < d; o++ {
+				var s float64
+				for j := 0; j < d; j++ {
+					s += float64(x[i*d+j]) * float64(w[o*d+j])
+				}
+				y[i*d+o] = s
+			}
+		}
+		return y
+	}
+	dd := d * d
+	dh := d / heads
+	ctx := make([]float32, batch*lq*d)
+	for b := 0; b < batch; b++ {
+		q := proj(xq[b*lq*d:], lq, inProj[:dd])
+		k := proj(xk[b*lk*d:], lk, inProj[dd:2*dd])
+		v := proj(xv[b*lk*d:], lk, inProj[2*dd:])
+		sc := make([]float64, lk)
+		for h := 0; h < heads; h++ {
+			for i := 0; i < lq; i++ {
+				m := math.Inf(-1)
+				for j := 0; j < lk; j++ {
+					var s float64
+					for t := h * dh; t < (h+1)*dh; t++ {
+						s += q[i*d+t] * k[j*d+t]
+					}
+					sc[j] = s / math.Sqrt(float64(dh))
+					m = math.Max(m, sc[j])
+				}
+				var z float64
+				for j := range sc {
+					sc[j] = math.Exp(sc[j] - m)
+					z += sc[j]
+				}
+				for t := h * dh; t < (h+1)*dh; t++ {
+					var s float64
+					for j := range sc {
+						s += sc[j] * v[j*d+t]
+					}
+					ctx[(b*lq+i)*d+t] = float32(s / z)
+				}
+			}
+		}
+	}
+	LinearRef(out, ctx, batch*lq, d, outProj, nil, d)
+}

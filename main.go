@@ -1,0 +1,95 @@
+// Command ipt restores images with the Image Processing Transformer (IPT,
+// Chen et al., CVPR 2021): super-resolution ×2/×3/×4, denoising and
+// deraining, as a Unix filter.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// cli is the whole command line; each command is a struct with Run.
+type cli struct {
+	Sr      srCmd      `cmd:"" help:"Super-resolve images by 2, 3 or 4."`
+	Denoise denoiseCmd `cmd:"" help:"Remove Gaussian noise of a given strength."`
+	Derain  derainCmd  `cmd:"" help:"Remove rain streaks."`
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses args and runs the command; it returns the exit status
+// (0 ok, 1 an input failed, 2 usage error) so deferred clean-up runs first.
+func run(args []string) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("ipt"),
+		kong.Description("Restore images with the Image Processing Transformer."),
+		kong.UsageOnError(),
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipt:", err)
+		return 2
+	}
+	status := 0
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				code, ok := r.(exitCode)
+				if !ok {
+					panic(r)
+				}
+				status = int(code)
+			}
+		}()
+		ctx, err := parser.Parse(normalizeArgs(args, parser))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ipt:", err)
+			status = 2
+			return
+		}
+		if err := ctx.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "ipt:", err)
+			status = exitStatus(err)
+		}
+	}()
+	return status
+}
+
+type exitCode int
+
+// normalizeArgs accepts the single-dash long form of flags (-sigma 50, as Go
+// tools and the paper's scripts write them) by rewriting "-name" to
+// "--name" when name is a long flag of the command line.
+func normalizeArgs(args []string, p *kong.Kong) []string {
+	long := map[string]bool{}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			long[f.Name] = true
+		}
+		for _, ch := range n.Children {
+			walk(ch)
+		}
+	}
+	walk(p.Model.Node)
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if len(name) > 1 && long[name] {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/ipt-go/ipt/internal/imageio"
+	"github.com/ipt-go/ipt/internal/ipt"
+)
+
+// restoreFlags are the flags every restoring command shares.
+type restoreFlags struct {
+	Inputs   []string `arg:"" optional:"" name:"input" help:"Images to restore. None, or -, reads one image from standard input."`
+	Output   string   `short:"o" placeholder:"PATH" help:"Output file (one input) or directory (a path ending in / or an existing directory). Default: standard output for one input when it is not a terminal, else NAME.TASK.png beside each input."`
+	Weights  string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format) or a .safetensors file."`
+	NumHeads int      `placeholder:"N" help:"Attention heads of the checkpoint: 12 for every released file, which is the default; .safetensors files written by ipt record it."`
+	Tiling   string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, ≈16× the work)."`
+	Ensemble bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8× the work."`
+	Head     int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
+	Threads  int      `placeholder:"N" help:"Tiles batches run at once (default: the number of CPUs)."`
+	Force    bool     `help:"Overwrite existing output files."`
+}
+
+// usageError marks errors that are the caller's (exit status 2).
+type usageError struct{ error }
+
+func exitStatus(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// job is what a command asks for: a task and how to find its head.
+type job struct {
+	name   string // output suffix: sr4, denoise50, derain
+	scale  int
+	sigma  int  // denoising level, 0 otherwise
+	derain bool // deraining
+}
+
+// released names the authors' checkpoints, for messages.
+const released = "IPT_sr2.pt, IPT_sr3.pt, IPT_sr4.pt, IPT_denoise30.pt, IPT_denoise50.pt, IPT_derain.pt or IPT_pretrain.pt"
+
+func (f *restoreFlags) run(j job) error {
+	if f.Weights == "" {
+		return usageError{fmt.Errorf("no weights: pass --weights FILE or set IPT_WEIGHTS to one of the released checkpoints (%s)", released)}
+	}
+	if f.NumHeads < 0 || f.Threads < 0 {
+		return usageError{errors.New("--num-heads and --threads must not be negative")}
+	}
+	inputs := f.Inputs
+	useStdin := len(inputs) == 0 || (len(inputs) == 1 && inputs[0] == "-")
+	if useStdin && isTerminal(os.Stdin) {
+		return usageError{errors.New("no input: name image files, or pipe an image to standard input")}
+	}
+	model, err := ipt.Load(f.Weights, f.NumHeads)
+	if err != nil {
+		return err
+	}
+	task, err := selectTask(model.Config, j, f.Head, filepath.Base(f.Weights))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads}
+	restore := func(in io.Reader, w io.Writer) error {
+		img, info, err := imageio.Decode(in)
+		if err != nil {
+			return err
+		}
+		out, err := r.Restore(ctx, img, ipt.Tiling(f.Tiling), f.Ensemble)
+		if err != nil {
+			return err
+		}
+		return imageio.EncodePNG(w, out, info.Deep)
+	}
+
+	if useStdin {
+		return writeOutput(f.Output, "", f.Force, func(w io.Writer) error { return restore(os.Stdin, w) })
+	}
+	toDir := f.Output != "" && (strings.HasSuffix(f.Output, "/") || isDir(f.Output))
+	if len(inputs) > 1 && f.Output != "" && !toDir {
+		return usageError{fmt.Errorf("-o %s: several inputs need a directory (end the path with /)", f.Output)}
+	}
+	failed := 0
+	for _, in := range inputs {
+		var dst string
+		switch {
+		case toDir:
+			dst = filepath.Join(f.Output, siblingName(filepath.Base(in), j.name))
+		case f.Output != "":
+			dst = f.Output
+		case len(inputs) == 1 && !isTerminal(os.Stdout):
+			dst = "" // standard output
+		default:
+			dst = filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), j.name))
+		}
+		err := writeOutput(dst, in, f.Force, func(w io.Writer) error {
+			fh, err := os.Open(in)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			return restore(fh, w)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: interrupted", in)
+			}
+			fmt.Fprintf(os.Stderr, "ipt: %s: %v\n", in, trimPath(err, in))
+			failed++
+		}
+	}
+	if failed > 0 {
+		if len(inputs) > 1 {
+			fmt.Fprintf(os.Stderr, "ipt: %d of %d inputs failed\n", failed, len(inputs))
+		}
+		return silentError{}
+	}
+	return nil
+}
+
+// silentError ends the run with status 1 after errors were already printed.
+type silentError struct{}
+
+func (silentError) Error() string { return "" }
+
+// trimPath drops a repeated "open NAME: " prefix from os errors.
+func trimPath(err error, name string) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// siblingName turns photo.jpg into photo.sr4.png.
+func siblingName(base, task string) string {
+	return strings.TrimSuffix(base, filepath.Ext(base)) + "." + task + ".png"
+}
+
+// writeOutput runs produce into a buffer and only then writes it: to
+// standard output when dst is "", else to a temporary file in dst's folder
+// renamed into place, so a failure never leaves a partial file. It refuses
+// to overwrite the input itself, and existing files unless force.
+func writeOutput(dst, input string, force bool, produce func(io.Writer) error) error {
+	if dst != "" {
+		if input != "" && sameFile(dst, input) {
+			return fmt.Errorf("output %s is the input; refusing to overwrite it", dst)
+		}
+		if _, err := os.Stat(dst); err == nil && !force {
+			return fmt.Errorf("output %s exists (use --force to overwrite)", dst)
+		}
+		if ext := strings.ToLower(filepath.Ext(dst)); ext != ".png" {
+			return usageError{fmt.Errorf("output %s: only PNG output is supported", dst)}
+		}
+	}
+	var buf bytes.Buffer
+	if err := produce(&buf); err != nil {
+		return err
+	}
+	if dst == "" {
+		_, err := os.Stdout.Write(buf.Bytes())
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

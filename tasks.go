@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ipt-go/ipt/internal/ipt"
+)
+
+type srCmd struct {
+	Scale int `short:"x" required:"" enum:"2,3,4" placeholder:"2|3|4" help:"Upscaling factor."`
+	restoreFlags
+}
+
+func (c *srCmd) Run() error {
+	return c.run(job{name: fmt.Sprintf("sr%d", c.Scale), scale: c.Scale})
+}
+
+type denoiseCmd struct {
+	Sigma int `required:"" placeholder:"N" help:"Noise standard deviation on the 0..255 scale. The released heads are trained for 30 and 50; other levels use the nearest."`
+	restoreFlags
+}
+
+func (c *denoiseCmd) Run() error {
+	if c.Sigma <= 0 {
+		return usageError{fmt.Errorf("--sigma %d: must be positive", c.Sigma)}
+	}
+	return c.run(job{name: fmt.Sprintf("denoise%d", c.Sigma), scale: 1, sigma: c.Sigma})
+}
+
+type derainCmd struct {
+	restoreFlags
+}
+
+func (c *derainCmd) Run() error { return c.run(job{name: "derain", scale: 1, derain: true}) }
+
+// pretrainScales is the task layout of IPT_pretrain.pt (SPEC §2): 0 ×2,
+// 1 ×3, 2 ×4, 3 derain, 4 noise σ30, 5 noise σ50.
+var pretrainScales = []int{2, 3, 4, 1, 1, 1}
+
+var releasedName = regexp.MustCompile(`(?i)^IPT_(sr[234]|denoise(\d+)|derain)\b`)
+
+// selectTask picks the head that serves j: forced by --head, else the head
+// whose tail has the asked scale for sr; for the six-task pretrain layout,
+// 3 for derain and 4 or 5 (σ30, σ50) for denoising; for a one-task ×1 file,
+// that task. It explains on stderr what it chose when that is a compromise.
+func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
+	if force >= 0 {
+		if force >= c.Tasks() {
+			return 0, usageError{fmt.Errorf("--head %d: the checkpoint has heads 0..%d", force, c.Tasks()-1)}
+		}
+		if c.Scales[force] != j.scale {
+			return 0, usageError{fmt.Errorf("--head %d has scale ×%d, not the ×%d that %s needs", force, c.Scales[force], j.scale, j.name)}
+		}
+		return force, nil
+	}
+	if j.scale > 1 {
+		for t, s := range c.Scales {
+			if s == j.scale {
+				return t, nil
+			}
+		}
+		return 0, usageError{fmt.Errorf("%s: the weights cannot serve ×%d; they serve %s", file, j.scale, serves(c))}
+	}
+	if slices.Equal(c.Scales, pretrainScales) {
+		if j.derain {
+			return 3, nil
+		}
+		return nearestSigma(j.sigma, map[int]int{30: 4, 50: 5}), nil
+	}
+	var ones []int
+	for t, s := range c.Scales {
+		if s == 1 {
+			ones = append(ones, t)
+		}
+	}
+	if len(ones) != 1 {
+		return 0, usageError{fmt.Errorf("%s: cannot tell which head does %s; they serve %s; choose one with --head", file, j.name, serves(c))}
+	}
+	// A one-task ×1 file does not say whether it denoises or derains; the
+	// released file names do, so a mismatch gets a warning.
+	if m := releasedName.FindStringSubmatch(file); m != nil {
+		trained := strings.ToLower(m[1])
+		switch {
+		case j.derain && trained != "derain":
+			fmt.Fprintf(os.Stderr, "ipt: warning: %s was trained for %s, not deraining\n", file, trained)
+		case !j.derain && trained == "derain":
+			fmt.Fprintf(os.Stderr, "ipt: warning: %s was trained for deraining, not denoising\n", file)
+		case !j.derain && m[2] != "":
+			if level, _ := strconv.Atoi(m[2]); level != j.sigma {
+				fmt.Fprintf(os.Stderr, "ipt: note: %s was trained for σ%d; using it for σ%d\n", file, level, j.sigma)
+			}
+		}
+	}
+	return ones[0], nil
+}
+
+// nearestSigma picks the head trained for the level closest to sigma (ties
+// go to the stronger level) and says so when it is not an exact match.
+func nearestSigma(sigma int, heads map[int]int) int {
+	best := -1
+	for level := range heads {
+		if best < 0 || abs(level-sigma) < abs(best-sigma) || (abs(level-sigma) == abs(best-sigma) && level > best) {
+			best = level
+		}
+	}
+	if best != sigma {
+		fmt.Fprintf(os.Stderr, "ipt: note: no head is trained for σ%d; using the σ%d head\n", sigma, best)
+	}
+	return heads[best]
+}
+
+// serves lists what a config can do, e.g. "sr×2 (head 0), ×1 tasks (heads 3, 4, 5)".
+func serves(c ipt.Config) string {
+	if slices.Equal(c.Scales, pretrainScales) {
+		return "sr -x 2, 3, 4 (heads 0-2), derain (head 3), denoise σ30 and σ50 (heads 4, 5)"
+	}
+	var parts []string
+	for t, s := range c.Scales {
+		if s == 1 {
+			parts = append(parts, fmt.Sprintf("denoise or derain (head %d)", t))
+		} else {
+			parts = append(parts, fmt.Sprintf("sr -x %d (head %d)", s, t))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
