@@ -1,0 +1,261 @@
+// Command _gen writes internal/asm/sgemm_amd64.s and its Go stubs with avo.
+//
+// It lives in its own module so that users of github.com/ipt-go/ipt never
+// download avo (the go tool ignores directories starting with "_"). Run it
+// through `go generate ./internal/asm` or check.sh, which also verifies that
+// the committed output is up to date.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// kernelSignature is shared by every micro-kernel.
+const kernelSignature = "func(k int, a *float32, rsa, csa int, b *float32, c *float32, ldc int, alpha, beta float32)"
+
+// isa describes one vector instruction set for the micro-kernel generator.
+type isa struct {
+	name  string // AVX2, AVX512
+	mr    int    // rows of the micro-tile
+	nv    int    // vectors per row of the micro-tile
+	lanes int    // float32 lanes per vector
+	vec   func(i int) VecPhysical
+	// bcastFMA: true when the kernel uses embedded-broadcast FMAs (AVX-512);
+	// otherwise A values go through VBROADCASTSS into a register.
+	bcastFMA bool
+}
+
+var (
+	ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+	zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+
+	avx2   = isa{name: "AVX2", mr: 6, nv: 2, lanes: 8, vec: func(i int) VecPhysical { return ymm[i] }}
+	avx512 = isa{name: "AVX512", mr: 12, nv: 2, lanes: 16, vec: func(i int) VecPhysical { return zmm[i] }, bcastFMA: true}
+)
+
+// zero clears v: VXORPS for ymm, VPXORD for zmm (VXORPS on zmm would need
+// AVX512DQ).
+func (s isa) zero(v VecPhysical) {
+	if s.lanes == 16 {
+		VPXORD(v, v, v)
+	} else {
+		VXORPS(v, v, v)
+	}
+}
+
+const unroll = 4 // k iterations per trip of the main loop
+
+func main() {
+	ConstraintExpr("!purego")
+	for _, s := range []isa{avx2, avx512} {
+		kernel(s)
+	}
+	peak(avx2, 12)
+	peak(avx512, 24)
+	Generate()
+}
+
+func paramAddr(name string) Mem {
+	p, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return p.Addr
+}
+
+// kernel emits Sgemm{MR}x{NR}{ISA}: one MR×NR tile of C from A read with
+// arbitrary strides and B packed into an NR-wide sliver.
+func kernel(s isa) {
+	nr := s.nv * s.lanes
+	name := fmt.Sprintf("Sgemm%dx%d%s", s.mr, nr, s.name)
+	TEXT(name, NOSPLIT, kernelSignature)
+	Pragma("noescape")
+	requires := "AVX2 and FMA3"
+	if s.name == "AVX512" {
+		requires = "AVX-512F"
+	}
+	Doc(
+		fmt.Sprintf("%s computes one %d×%d tile of C (needs %s):", name, s.mr, nr, requires),
+		"",
+		fmt.Sprintf("\tfor i := 0; i < %d; i++ {", s.mr),
+		fmt.Sprintf("\t\tfor j := 0; j < %d; j++ {", nr),
+		"\t\t\tvar sum float32",
+		"\t\t\tfor p := 0; p < k; p++ {",
+		fmt.Sprintf("\t\t\t\tsum = fma(a[i*rsa+p*csa], b[p*%d+j], sum)", nr),
+		"\t\t\t}",
+		"\t\t\tif beta == 0 { // C is not read: NaNs in C do not propagate",
+		"\t\t\t\tc[i*ldc+j] = alpha * sum",
+		"\t\t\t} else {",
+		"\t\t\t\tc[i*ldc+j] = fma(beta, c[i*ldc+j], alpha*sum)",
+		"\t\t\t}",
+		"\t\t}",
+		"\t}",
+		"",
+		"where fma(x, y, z) is x·y+z rounded once. A is read in place with",
+		"row stride rsa and column stride csa (in elements), so it may be packed",
+		fmt.Sprintf("(rsa=1, csa=%d) or not; B is a packed sliver of k rows of %d floats;", s.mr, nr),
+		"C has row stride ldc. k ≥ 0. alpha == 1 skips the scaling multiply,",
+		"which does not change the result. SgemmGeneric is the Go version.",
+	)
+
+	k := Load(Param("k"), GP64())
+	a0 := Load(Param("a"), GP64())
+	rs := Load(Param("rsa"), GP64())
+	cs := Load(Param("csa"), GP64())
+	b := Load(Param("b"), GP64())
+	SHLQ(U8(2), rs)
+	SHLQ(U8(2), cs)
+
+	// Row base pointers: row i of the tile is base[i/3] + (i%3)*rs.
+	nbase := s.mr / 3
+	base := []Register{a0}
+	for i := 1; i < nbase; i++ {
+		r := GP64()
+		LEAQ(Mem{Base: base[i-1], Index: rs, Scale: 2}, r)
+		ADDQ(rs, r)
+		base = append(base, r)
+	}
+	rowAddr := func(i int) Mem {
+		m := Mem{Base: base[i/3]}
+		if i%3 != 0 {
+			m.Index = rs
+			m.Scale = uint8(i % 3)
+		}
+		return m
+	}
+
+	acc := func(i, j int) VecPhysical { return s.vec(i*s.nv + j) }
+	nacc := s.mr * s.nv
+	bv := func(j int) VecPhysical { return s.vec(nacc + j) }
+	bc := func(i int) VecPhysical { return s.vec(nacc + s.nv + i%2) } // AVX2 only
+
+	Comment("Zero the accumulators.")
+	for i := 0; i < nacc; i++ {
+		s.zero(s.vec(i))
+	}
+
+	step := func(boff int) {
+		for j := 0; j < s.nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: boff + 4*s.lanes*j}, bv(j))
+		}
+		for i := 0; i < s.mr; i++ {
+			if s.bcastFMA {
+				for j := 0; j < s.nv; j++ {
+					VFMADD231PS_BCST(rowAddr(i), bv(j), acc(i, j))
+				}
+			} else {
+				VBROADCASTSS(rowAddr(i), bc(i))
+				for j := 0; j < s.nv; j++ {
+					VFMADD231PS(bv(j), bc(i), acc(i, j))
+				}
+			}
+		}
+		for _, r := range base {
+			ADDQ(cs, r)
+		}
+	}
+
+	n := GP64()
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("tail"))
+	Label("loop")
+	for u := 0; u < unroll; u++ {
+		step(u * 4 * nr)
+	}
+	ADDQ(U32(unroll*4*nr), b)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+
+	Label("tail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("scale"))
+	Label("tailloop")
+	step(0)
+	ADDQ(U32(4*nr), b)
+	DECQ(k)
+	JNZ(LabelRef("tailloop"))
+
+	Label("scale")
+	Comment("alpha == 1 (bit pattern 0x3f800000) needs no scaling.")
+	t := GP32()
+	MOVL(paramAddr("alpha"), t)
+	CMPL(t, U32(0x3f800000))
+	JE(LabelRef("store"))
+	sc := bv(0)
+	VBROADCASTSS(paramAddr("alpha"), sc)
+	for i := 0; i < nacc; i++ {
+		VMULPS(sc, s.vec(i), s.vec(i))
+	}
+
+	Label("store")
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	Comment("beta == 0 (either sign): C is written without being read.")
+	MOVL(paramAddr("beta"), t)
+	SHLL(U8(1), t)
+	JZ(LabelRef("overwrite"))
+	VBROADCASTSS(paramAddr("beta"), sc)
+	for i := 0; i < s.mr; i++ {
+		for j := 0; j < s.nv; j++ {
+			m := Mem{Base: c, Disp: 4 * s.lanes * j}
+			VFMADD231PS(m, sc, acc(i, j))
+			VMOVUPS(acc(i, j), m)
+		}
+		if i < s.mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label("overwrite")
+	for i := 0; i < s.mr; i++ {
+		for j := 0; j < s.nv; j++ {
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: 4 * s.lanes * j})
+		}
+		if i < s.mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// peak emits PeakFMA{ISA}: n trips of nacc independent vector FMAs, for
+// measuring the core's FMA throughput.
+func peak(s isa, nacc int) {
+	name := "PeakFMA" + s.name
+	flops := nacc * s.lanes * 2
+	TEXT(name, NOSPLIT, "func(n int)")
+	requires := "AVX2 and FMA3"
+	if s.name == "AVX512" {
+		requires = "AVX-512F"
+	}
+	Doc(
+		fmt.Sprintf("%s runs n trips of a loop of %d independent %d-lane FMAs", name, nacc, s.lanes),
+		fmt.Sprintf("(%d floating-point operations per trip) on zeros and returns; it", flops),
+		fmt.Sprintf("measures the FMA throughput of one core. Needs %s.", requires),
+	)
+	n := Load(Param("n"), GP64())
+	for i := 0; i < nacc+2; i++ {
+		s.zero(s.vec(i))
+	}
+	TESTQ(n, n)
+	JLE(LabelRef("done"))
+	Label("loop")
+	for i := 0; i < nacc; i++ {
+		VFMADD231PS(s.vec(nacc+(i%2)), s.vec(nacc+1-(i%2)), s.vec(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,20 @@
+// Package asm holds the single-precision GEMM micro-kernels: a generic Go
+// version (SgemmGeneric, the specification and test oracle) and, on amd64,
+// assembly versions generated with avo by the program in _gen:
+//
+//	Sgemm6x16AVX2     6×16 tile, 12 ymm accumulators (AVX2 + FMA3)
+//	Sgemm12x32AVX512  12×32 tile, 24 zmm accumulators (AVX-512F)
+//	PeakFMAAVX2, PeakFMAAVX512: FMA-throughput loops for peak measurements
+//
+// A micro-kernel computes one MR×NR tile of C = alpha·A·B + beta·C from an
+// MR×k block of A read with arbitrary strides (packed or in place) and a
+// packed k×NR sliver of B; cache blocking, packing, edge tiles and threads
+// are the job of the driver in internal/ops. The kernels check nothing: the
+// caller guarantees the CPU features and the extents of a, b and c.
+//
+// The assembly is built unless the purego tag is set; HaveAsm reports it.
+// sgemm_amd64.s and sgemm_amd64.go are generated: edit _gen/main.go and run
+// `go generate ./internal/asm` (or _gen/check.sh to verify they are current).
+package asm
+
+//go:generate go run -C _gen . -out ../sgemm_amd64.s -stubs ../sgemm_amd64.go -pkg asm
