@@ -91,8 +91,9 @@ class IPT:
         B, Lq, d = q.shape
         h, dh = self.heads, d // self.heads
         split = lambda t: t.reshape(B, -1, h, dh).transpose(1, 2)  # [B, h, L, dh]
-        Q, K, V = split(q @ wq.t()), split(k @ wk.t()), split(v @ wv.t())
-        A = torch.softmax(Q @ K.transpose(-1, -2) / math.sqrt(dh), dim=-1)
+        Q = split(q @ wq.t() / math.sqrt(dh))  # scaled before the product, as torch's MultiheadAttention does
+        K, V = split(k @ wk.t()), split(v @ wv.t())
+        A = torch.softmax(Q @ K.transpose(-1, -2), dim=-1)
         O = (A @ V).transpose(1, 2).reshape(B, Lq, d)
         return O @ self.sd[name + ".out_proj.weight"].t()
 
