@@ -1,0 +1,119 @@
+package weights
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// loadZip reads the zip format of torch.save (PyTorch ≥ 1.6): <prefix>/data.pkl
+// holds the pickled dict, whose persistent ids ('storage', class, key,
+// location, numel) name the records <prefix>/data/<key>.
+func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("bad zip: %w", err)
+	}
+	records := make(map[string]*zip.File, len(zr.File))
+	var pkl *zip.File
+	for _, f := range zr.File {
+		if records[f.Name] != nil {
+			return nil, fmt.Errorf("zip holds %q twice", clip(f.Name, 200))
+		}
+		records[f.Name] = f
+		// The prefix is the archive's name (the file's stem, or "archive").
+		if dir, base := path.Split(f.Name); base == "data.pkl" && strings.Count(dir, "/") == 1 {
+			if pkl != nil {
+				return nil, fmt.Errorf("zip holds both %s and %s", pkl.Name, clip(f.Name, 200))
+			}
+			pkl = f
+		}
+	}
+	if pkl == nil {
+		return nil, errors.New("zip has no <prefix>/data.pkl: not a torch.save file")
+	}
+	prefix := path.Dir(pkl.Name)
+
+	if bo := records[prefix+"/byteorder"]; bo != nil {
+		b, err := readSmallRecord(bo, 16)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bo.Name, err)
+		}
+		if string(b) != "little" {
+			return nil, fmt.Errorf("byte order %q not supported", clip(string(b), 16))
+		}
+	}
+
+	p, err := readSmallRecord(pkl, maxPickleBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+	}
+	if _, err := scanPickle(p); err != nil {
+		if errors.Is(err, errPickleTruncated) {
+			err = errors.New("pickle truncated")
+		}
+		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+	}
+
+	storages := make(map[string]*storage)
+	v, err := unpickle(p, func(id *types.Tuple) (any, error) {
+		cls, key, numel, err := parseStorageID(id, 5)
+		if err != nil {
+			return nil, err
+		}
+		if st := storages[key]; st != nil {
+			return newStorage(storages, cls, key, numel)
+		}
+		rec := records[prefix+"/data/"+key]
+		if rec == nil {
+			return nil, fmt.Errorf("storage %s: no record %s/data/%s in the zip", key, prefix, key)
+		}
+		st, err := newStorage(storages, cls, key, numel)
+		if err != nil {
+			return nil, err
+		}
+		if want := uint64(numel) * uint64(cls.dtype.size()); rec.UncompressedSize64 != want {
+			return nil, fmt.Errorf("storage %s: claims %d %s elements (%d bytes) but its record holds %d bytes",
+				key, numel, cls.dtype, want, rec.UncompressedSize64)
+		}
+		st.open = rec.Open
+		return st, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys, refs, err := stateDict(v)
+	if err != nil {
+		return nil, err
+	}
+	return materialize(keys, refs, FormatZip)
+}
+
+// readSmallRecord reads a whole zip record of at most limit bytes, checking its CRC.
+func readSmallRecord(f *zip.File, limit int) ([]byte, error) {
+	if f.UncompressedSize64 > uint64(limit) {
+		return nil, fmt.Errorf("%d bytes, more than the %d-byte limit", f.UncompressedSize64, limit)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, f.UncompressedSize64)
+	if err := readFull(rc, b); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	if _, err := io.ReadFull(rc, one[:]); err != io.EOF {
+		if err == nil {
+			err = errors.New("record is longer than its header says")
+		}
+		return nil, err
+	}
+	return b, nil
+}
