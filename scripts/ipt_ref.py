@@ -173,7 +173,17 @@ class IPT:
     @torch.no_grad()
     def chop(self, x, task, batch=None):
         """forward_chop: x [B,3,h,w], h,w >= P -> [B,3,h·s,w·s]. All tiles of all parts in one batch
-        (or chunks of `batch` tiles)."""
+        (or chunks of `batch` tiles).
+
+        What reaches the output (checked numerically; ts = t·s, Ps = P·s, A = H·s−a, A′ = W·s−a′):
+          rows [0,ts)  × cols [0,min(Ps,A′)): tile (0,0) itself (the left strip, written after the top one)
+          rows [0,ts)  × cols [Ps,A′):        top strip (its along-width band average)
+          rows [ts,A)  × cols [0,ts):         left strip (its along-height band average)
+          rows [ts,A)  × cols [ts,A′):        centre: average of the grid tiles' central crops
+          rows [A,h·s) × cols [0,A′):         bottom strip rows [b,Ps)
+          rows [0,A)   × cols [A′,w·s):       right strip cols [b′,Ps)
+          rows [A,h·s) × cols [A′,w·s):       corner tile [b,Ps)×[b′,Ps)
+        The raw grid sums and the strips' raw ends never survive. Top/left strip tiles = grid row/col 0."""
         P, t, s = self.P, self.P // 4, self.scales[task]
         B, _, h, w = x.shape
         if h < P or w < P:
