@@ -247,7 +247,7 @@ func TestTinyFiles(t *testing.T) {
 }
 
 // goodTensor is a state dict {"w": FloatStorage "0" of 4 elements} as a zip.
-func goodTensor(t *testing.T) []byte {
+func goodTensor(t testing.TB) []byte {
 	pkl := newPickle(2).orderedDict().str("w").tensor("FloatStorage", "0", 4, 0, []int{2, 2}, []int{2, 1}).end()
 	return zipCheckpoint(t, pkl, map[string][]byte{"0": f32bytes(1, 2, 3, 4)})
 }

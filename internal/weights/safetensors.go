@@ -195,6 +195,9 @@ func parseSafetensorsHeader(hdr []byte) ([]string, []safetensorsEntry, map[strin
 		entries = append(entries, e)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
+		if err == io.EOF {
+			err = errors.New("JSON ends early")
+		}
 		return nil, nil, nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
