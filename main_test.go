@@ -148,11 +148,23 @@ type pngCase struct {
 // TestFixturePNGs runs every end-to-end case of the authors' fixture
 // through the CLI, as the issue's literal command lines do.
 func TestFixturePNGs(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(tinyDir, "png", "cases.json"))
+	for _, dir := range []string{tinyDir, filepath.Join("testdata", "ipt-alt")} {
+		t.Run(filepath.Base(dir), func(t *testing.T) { testFixturePNGs(t, dir) })
+	}
+}
+
+func testFixturePNGs(t *testing.T, dir string) {
+	raw, err := os.ReadFile(filepath.Join(dir, "png", "cases.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var spec struct{ Cases []pngCase }
+	var spec struct {
+		Config struct {
+			NumHeads int `json:"num_heads"`
+		}
+		Weights string
+		Cases   []pngCase
+	}
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +173,7 @@ func TestFixturePNGs(t *testing.T) {
 	}
 	for _, c := range spec.Cases {
 		t.Run(c.Case, func(t *testing.T) {
-			in := filepath.Join(tinyDir, "png", c.Case+".in.png")
+			in := filepath.Join(dir, "png", c.Case+".in.png")
 			var args []string
 			switch {
 			case c.Scale > 1:
@@ -173,7 +185,7 @@ func TestFixturePNGs(t *testing.T) {
 			default:
 				args = []string{"derain"}
 			}
-			args = append(args, "--weights", tinyModel, "--num-heads", "4", "--tiling", c.Tiling, in)
+			args = append(args, "--weights", filepath.Join(dir, spec.Weights), "--num-heads", strconv.Itoa(spec.Config.NumHeads), "--tiling", c.Tiling, in)
 			if c.Ensemble {
 				args = append(args, "--ensemble")
 			}
@@ -182,7 +194,7 @@ func TestFixturePNGs(t *testing.T) {
 				t.Fatalf("ipt %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
 			}
 			got := decodePNG(t, r.stdout)
-			wantB, _ := os.ReadFile(filepath.Join(tinyDir, "png", c.Case+".want.png"))
+			wantB, _ := os.ReadFile(filepath.Join(dir, "png", c.Case+".want.png"))
 			want := decodePNG(t, wantB)
 			maxDiff, differing := compareImages(t, got, want)
 			t.Logf("%s: max difference %d grey levels, %d values differ", c.Case, maxDiff, differing)
@@ -191,7 +203,7 @@ func TestFixturePNGs(t *testing.T) {
 			}
 			// Values that differ must be ones whose float output sits
 			// within the fixture tolerance of a rounding boundary.
-			shape, wantF := readNPY(t, filepath.Join(tinyDir, "png", c.Case+".want_float.npy"))
+			shape, wantF := readNPY(t, filepath.Join(dir, "png", c.Case+".want_float.npy"))
 			h, w := shape[1], shape[2]
 			for ch := 0; ch < 3; ch++ {
 				for y := 0; y < h; y++ {

@@ -18,28 +18,59 @@ import (
 // 0..255 scale.
 const parityTol = 1e-3
 
-var tinyDir = filepath.Join("..", "..", "testdata", "ipt-tiny")
+// fixture is a checkpoint with cases computed from it: ipt-tiny by the
+// authors' code, ipt-alt (another config, legacy format, cuda storage tags,
+// position_ids) by the independent reference in scripts/ipt_ref.py.
+type fixture struct {
+	dir, weights string
+	heads        int
+}
+
+var fixtures = []fixture{
+	{filepath.Join("..", "..", "testdata", "ipt-tiny"), "model.pt", 4},
+	{filepath.Join("..", "..", "testdata", "ipt-alt"), "model_legacy.pt", 2},
+}
+
+type loaded struct {
+	model *Model
+	cases *weights.Checkpoint
+	err   error
+}
 
 var (
-	tinyOnce  sync.Once
-	tinyModel *Model
-	tinyCases *weights.Checkpoint
-	tinyErr   error
+	loadMu    sync.Mutex
+	loadCache = map[string]*loaded{}
 )
 
-func loadTiny(t *testing.T) (*Model, *weights.Checkpoint) {
+func loadFixture(t *testing.T, f fixture) (*Model, *weights.Checkpoint) {
 	t.Helper()
-	tinyOnce.Do(func() {
-		tinyModel, tinyErr = Load(filepath.Join(tinyDir, "model.pt"), 4)
-		if tinyErr != nil {
-			return
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	l, ok := loadCache[f.dir]
+	if !ok {
+		l = &loaded{}
+		l.model, l.err = Load(filepath.Join(f.dir, f.weights), f.heads)
+		if l.err == nil {
+			l.cases, l.err = weights.Load(filepath.Join(f.dir, "cases.safetensors"))
 		}
-		tinyCases, tinyErr = weights.Load(filepath.Join(tinyDir, "cases.safetensors"))
-	})
-	if tinyErr != nil {
-		t.Fatal(tinyErr)
+		loadCache[f.dir] = l
 	}
-	return tinyModel, tinyCases
+	if l.err != nil {
+		t.Fatal(l.err)
+	}
+	return l.model, l.cases
+}
+
+func loadTiny(t *testing.T) (*Model, *weights.Checkpoint) { return loadFixture(t, fixtures[0]) }
+
+// eachFixture runs fn as a subtest per fixture.
+func eachFixture(t *testing.T, fn func(t *testing.T, m *Model, ck *weights.Checkpoint)) {
+	for _, f := range fixtures {
+		t.Run(filepath.Base(f.dir), func(t *testing.T) {
+			m, ck := loadFixture(t, f)
+			fn(t, m, ck)
+		})
+	}
 }
 
 func tensor(t *testing.T, ck *weights.Checkpoint, key string) *weights.Tensor {
@@ -77,8 +108,9 @@ func TestTinyConfigInferred(t *testing.T) {
 	}
 }
 
-func TestParityPatch(t *testing.T) {
-	m, ck := loadTiny(t)
+func TestParityPatch(t *testing.T) { eachFixture(t, testParityPatch) }
+
+func testParityPatch(t *testing.T, m *Model, ck *weights.Checkpoint) {
 	in := tensor(t, ck, "patch.input")
 	n := in.Shape[0]
 	ws := m.NewWorkspace(n)
@@ -123,8 +155,9 @@ func imageFrom(tt *weights.Tensor) *Image {
 
 var caseKey = regexp.MustCompile(`^(chop|x8)\.task(\d+)\.(\d+)x(\d+)\.input$`)
 
-func TestParityTilerAndEnsemble(t *testing.T) {
-	m, ck := loadTiny(t)
+func TestParityTilerAndEnsemble(t *testing.T) { eachFixture(t, testParityTiler) }
+
+func testParityTiler(t *testing.T, m *Model, ck *weights.Checkpoint) {
 	found := 0
 	for _, key := range ck.Keys {
 		g := caseKey.FindStringSubmatch(key)
@@ -153,13 +186,13 @@ func TestParityTilerAndEnsemble(t *testing.T) {
 		}
 	}
 	if found < 4 {
-		t.Fatalf("found %d tiler/ensemble cases in the fixture, want 4", found)
+		t.Fatalf("found %d tiler/ensemble cases in the fixture, want at least 4", found)
 	}
 }
 
 func TestLegacyFormatSameModel(t *testing.T) {
 	m, ck := loadTiny(t)
-	legacy, err := Load(filepath.Join(tinyDir, "model_legacy.pt"), 4)
+	legacy, err := Load(filepath.Join(fixtures[0].dir, "model_legacy.pt"), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
