@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipt-go/ipt/internal/weights"
+)
+
+var tinyArgs = []string{"--weights", tinyModel, "--num-heads", "4"}
+
+// writePNG writes a small deterministic test picture.
+func writePNG(t *testing.T, path string, w, h int, deep bool) []byte {
+	t.Helper()
+	var m image.Image
+	if deep {
+		im := image.NewRGBA64(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				im.SetRGBA64(x, y, color.RGBA64{uint16(x * 2000), uint16(y * 3000), uint16((x + y) * 1000), 0xffff})
+			}
+		}
+		m = im
+	} else {
+		im := image.NewRGBA(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				im.SetRGBA(x, y, color.RGBA{uint8(x * 7), uint8(y * 11), uint8(x*y + 40), 255})
+			}
+		}
+		m = im
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	if path != "" {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func oneLine(t *testing.T, stderr []byte, mustContain ...string) {
+	t.Helper()
+	s := strings.TrimSpace(string(stderr))
+	for _, want := range mustContain {
+		if !strings.Contains(s, want) {
+			t.Errorf("stderr %q does not mention %q", s, want)
+		}
+	}
+}
+
+func TestNoWeightsSaysWhereToGetThem(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "a.png")
+	writePNG(t, in, 30, 30, false)
+	r := runIPT(t, nil, nil, "sr", "-x4", in)
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2; stderr %s", r.code, r.stderr)
+	}
+	oneLine(t, r.stderr, "IPT_WEIGHTS", "IPT_sr4.pt")
+}
+
+func TestWeightsFromEnvironment(t *testing.T) {
+	in := writePNG(t, "", 26, 25, false)
+	r := runIPT(t, in, []string{"IPT_WEIGHTS=" + tinyModel}, "denoise", "-sigma", "30", "--num-heads", "4")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if b := decodePNG(t, r.stdout).Bounds(); b.Dx() != 26 || b.Dy() != 25 {
+		t.Fatalf("output %v, want 26×25", b)
+	}
+}
+
+func TestStdinToStdoutAndSmallImage(t *testing.T) {
+	// 5×7 is smaller than a tile (24): mirror-padded, output cropped back.
+	in := writePNG(t, "", 5, 7, false)
+	r := runIPT(t, in, nil, append([]string{"sr", "-x", "2"}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if b := decodePNG(t, r.stdout).Bounds(); b.Dx() != 10 || b.Dy() != 14 {
+		t.Fatalf("output %v, want 10×14", b)
+	}
+}
+
+func TestSixteenBitStaysSixteenBit(t *testing.T) {
+	in := writePNG(t, "", 25, 24, true)
+	r := runIPT(t, in, nil, append([]string{"derain", "-"}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	switch m := decodePNG(t, r.stdout).(type) {
+	case *image.RGBA64, *image.NRGBA64:
+	default:
+		t.Fatalf("16-bit input gave %T", m)
+	}
+}
+
+func TestBadInputsNameTheFileAndLeaveNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.png")
+	full := writePNG(t, good, 30, 28, false)
+	trunc := filepath.Join(dir, "trunc.png")
+	os.WriteFile(trunc, full[:len(full)/2], 0o644)
+	text := filepath.Join(dir, "notes.png")
+	os.WriteFile(text, []byte("not an image at all"), 0o644)
+	missing := filepath.Join(dir, "missing.png")
+
+	r := runIPT(t, nil, nil, append([]string{"denoise", "--sigma", "50", good, trunc, text, missing}, tinyArgs...)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(string(r.stderr)), "\n")
+	for _, bad := range []string{trunc, text, missing} {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, "ipt: "+bad+": ")
+		}
+		if !found {
+			t.Errorf("no error line for %s in %q", bad, r.stderr)
+		}
+	}
+	oneLine(t, r.stderr, "3 of 4 inputs failed")
+	want := map[string]bool{"good.png": true, "trunc.png": true, "notes.png": true, "good.denoise50.png": true}
+	got := files(t, dir)
+	for _, f := range got {
+		if !want[f] {
+			t.Errorf("unexpected file %s (partial output?)", f)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+func TestNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "a.png")
+	orig := writePNG(t, in, 24, 24, false)
+	// -o naming the input itself.
+	r := runIPT(t, nil, nil, append([]string{"derain", in, "-o", in}, tinyArgs...)...)
+	if r.code == 0 {
+		t.Fatal("overwrote the input")
+	}
+	if b, _ := os.ReadFile(in); !bytes.Equal(b, orig) {
+		t.Fatal("input changed")
+	}
+	// An existing output is kept unless --force.
+	out := filepath.Join(dir, "out.png")
+	os.WriteFile(out, []byte("keep me"), 0o644)
+	r = runIPT(t, nil, nil, append([]string{"derain", in, "-o", out}, tinyArgs...)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	oneLine(t, r.stderr, "exists", "--force")
+	if b, _ := os.ReadFile(out); string(b) != "keep me" {
+		t.Fatal("existing output overwritten without --force")
+	}
+	r = runIPT(t, nil, nil, append([]string{"derain", in, "-o", out, "--force"}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("--force: exit %d: %s", r.code, r.stderr)
+	}
+	decodePNG(t, must(os.ReadFile(out)))
+}
+
+func TestOutputDirectoryAndSiblings(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png")
+	writePNG(t, a, 24, 30, false)
+	writePNG(t, b, 31, 24, false)
+	r := runIPT(t, nil, nil, append([]string{"sr", "-x4", a, b}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if m := decodePNG(t, must(os.ReadFile(filepath.Join(dir, "b.sr4.png")))); m.Bounds().Dx() != 124 || m.Bounds().Dy() != 96 {
+		t.Fatalf("b.sr4.png is %v", m.Bounds())
+	}
+	outDir := filepath.Join(dir, "out") + "/"
+	os.Mkdir(outDir, 0o755)
+	r = runIPT(t, nil, nil, append([]string{"sr", "-x3", a, b, "-o", outDir}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := strings.Join(files(t, outDir), " "); got != "a.sr3.png b.sr3.png" {
+		t.Fatalf("output dir holds %s", got)
+	}
+}
+
+func TestWeightsThatCannotServe(t *testing.T) {
+	// A one-task ×2 safetensors file cut out of the six-task fixture.
+	ck, err := weights.Load(tinyModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range ck.Keys {
+		if strings.HasPrefix(k, "head.") && !strings.HasPrefix(k, "head.0.") || strings.HasPrefix(k, "tail.") && !strings.HasPrefix(k, "tail.0.") {
+			delete(ck.Tensors, k)
+			continue
+		}
+		keys = append(keys, k)
+	}
+	q := ck.Tensors["body.query_embed.weight"]
+	q.F32 = q.F32[:q.Shape[1]]
+	q.Shape = []int{1, q.Shape[1]}
+	path := filepath.Join(t.TempDir(), "sr2.safetensors")
+	if err := weights.WriteSafetensors(path, keys, ck.Tensors, map[string]string{"num_heads": "4"}); err != nil {
+		t.Fatal(err)
+	}
+	in := writePNG(t, "", 24, 24, false)
+	r := runIPT(t, in, nil, "sr", "-x4", "--weights", path)
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
+	}
+	oneLine(t, r.stderr, "sr2.safetensors", "cannot serve ×4", "sr -x 2")
+	// The heads come from the file's metadata: ×2 works without --num-heads.
+	r = runIPT(t, in, nil, "sr", "-x2", "--weights", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+func TestCorruptWeightsOneLineError(t *testing.T) {
+	full := must(os.ReadFile(tinyModel))
+	path := filepath.Join(t.TempDir(), "cut.pt")
+	os.WriteFile(path, full[:len(full)/3], 0o644)
+	in := writePNG(t, "", 24, 24, false)
+	r := runIPT(t, in, nil, "derain", "--weights", path)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(string(r.stderr)), "\n"); n != 0 {
+		t.Errorf("error is %d lines: %s", n+1, r.stderr)
+	}
+	oneLine(t, r.stderr, "cut.pt")
+	if len(r.stdout) != 0 {
+		t.Error("partial output on stdout")
+	}
+}
+
+func TestWrongNumHeadsIsAnError(t *testing.T) {
+	in := writePNG(t, "", 24, 24, false)
+	// 5 does not divide the token width 144.
+	r := runIPT(t, in, nil, "derain", "--weights", tinyModel, "--num-heads", "5")
+	if r.code == 0 {
+		t.Fatal("5 heads accepted for width 144")
+	}
+	oneLine(t, r.stderr, "heads")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
