@@ -276,3 +276,26 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestConvertRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "tiny.safetensors")
+	r := runIPT(t, nil, nil, "convert", tinyLegacy, st, "--num-heads", "4")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// The converted file carries its heads: the fixture output is reproduced
+	// without --num-heads, and matches the PyTorch-format run exactly.
+	in := filepath.Join(tinyDir, "png", "sr3.in.png")
+	a := runIPT(t, nil, nil, "sr", "-x3", "--weights", st, "--tiling", "official", in)
+	b := runIPT(t, nil, nil, "sr", "-x3", "--weights", tinyModel, "--num-heads", "4", "--tiling", "official", in)
+	if a.code != 0 || b.code != 0 {
+		t.Fatalf("exit %d/%d: %s %s", a.code, b.code, a.stderr, b.stderr)
+	}
+	if !bytes.Equal(a.stdout, b.stdout) {
+		t.Error("safetensors and .pt runs differ")
+	}
+	if r := runIPT(t, nil, nil, "convert", tinyLegacy, st, "--num-heads", "4"); r.code == 0 {
+		t.Error("convert overwrote an existing file without --force")
+	}
+}

@@ -16,6 +16,7 @@ type cli struct {
 	Sr      srCmd      `cmd:"" help:"Super-resolve images by 2, 3 or 4."`
 	Denoise denoiseCmd `cmd:"" help:"Remove Gaussian noise of a given strength."`
 	Derain  derainCmd  `cmd:"" help:"Remove rain streaks."`
+	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it as .safetensors with its config."`
 }
 
 func main() {
