@@ -10,7 +10,9 @@ import (
 // names the file or a consistent checkpoint, and never panic, hang or
 // allocate without bound. The seeds run in every `go test`; fuzz by hand with
 //
-//	go test -fuzz FuzzLoad -fuzztime 60s ./internal/weights
+//	go test -run XXX -fuzz FuzzLoad -fuzztime 60s -fuzzminimizetime 5s ./internal/weights
+//
+// (the short minimize time keeps the 32 KiB seeds from stalling the workers).
 func FuzzLoad(f *testing.F) {
 	for _, name := range []string{"dtypes.pt", "dtypes_legacy.pt", "dtypes_p4.pt", "dtypes_legacy_p4.pt",
 		"bare_param.pt", "cuda_location_legacy.pt"} {
