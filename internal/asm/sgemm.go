@@ -7,7 +7,7 @@ package asm
 //		for j := 0; j < nr; j++ {
 //			var sum float32
 //			for p := 0; p < k; p++ {
-//				sum += a[i*rsa+p*csa] * b[p*nr+j]
+//				sum += a[i*rsa+p*csa] * b[p*ldb+j]
 //			}
 //			if beta == 0 { // C is not read: NaNs in C do not propagate
 //				c[i*ldc+j] = alpha * sum
@@ -18,12 +18,12 @@ package asm
 //	}
 //
 // A is read in place with row stride rsa and column stride csa (packed:
-// rsa=1, csa=mr); B is a packed sliver of k rows of nr floats; C has row
-// stride ldc. The assembly kernels fuse each multiply-add (one rounding),
+// rsa=1, csa=mr); B is k rows of nr floats with row stride ldb (packed:
+// ldb=nr); C has row stride ldc. The assembly kernels fuse each multiply-add (one rounding),
 // so they agree with this one to float32 rounding, not bit for bit.
-func SgemmGeneric(mr, nr, k int, a []float32, rsa, csa int, b []float32, c []float32, ldc int, alpha, beta float32) {
+func SgemmGeneric(mr, nr, k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	if nr == 16 {
-		sgemmGeneric16(mr, k, a, rsa, csa, b, c, ldc, alpha, beta)
+		sgemmGeneric16(mr, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
 		return
 	}
 	for i := 0; i < mr; i++ {
@@ -31,7 +31,7 @@ func SgemmGeneric(mr, nr, k int, a []float32, rsa, csa int, b []float32, c []flo
 		for j := range crow {
 			var sum float32
 			for p := 0; p < k; p++ {
-				sum += a[i*rsa+p*csa] * b[p*nr+j]
+				sum += a[i*rsa+p*csa] * b[p*ldb+j]
 			}
 			store(&crow[j], sum, alpha, beta)
 		}
@@ -48,14 +48,13 @@ func store(c *float32, sum, alpha, beta float32) {
 
 // sgemmGeneric16 is SgemmGeneric for nr = 16 with the row's sums in
 // registers: the same arithmetic in the same order, several times faster.
-func sgemmGeneric16(mr, k int, a []float32, rsa, csa int, b []float32, c []float32, ldc int, alpha, beta float32) {
-	b = b[:k*16]
+func sgemmGeneric16(mr, k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	for i := 0; i < mr; i++ {
 		var s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15 float32
 		ai := i * rsa
 		for p := 0; p < k; p++ {
 			av := a[ai+p*csa]
-			bp := b[p*16 : p*16+16 : p*16+16]
+			bp := b[p*ldb : p*ldb+16 : p*ldb+16]
 			s0 += av * bp[0]
 			s1 += av * bp[1]
 			s2 += av * bp[2]

@@ -10,7 +10,7 @@ package asm
 //		for j := 0; j < 16; j++ {
 //			var sum float32
 //			for p := 0; p < k; p++ {
-//				sum = fma(a[i*rsa+p*csa], b[p*16+j], sum)
+//				sum = fma(a[i*rsa+p*csa], b[p*ldb+j], sum)
 //			}
 //			if beta == 0 { // C is not read: NaNs in C do not propagate
 //				c[i*ldc+j] = alpha * sum
@@ -22,12 +22,13 @@ package asm
 //
 // where fma(x, y, z) is x·y+z rounded once. A is read in place with
 // row stride rsa and column stride csa (in elements), so it may be packed
-// (rsa=1, csa=6) or not; B is a packed sliver of k rows of 16 floats;
-// C has row stride ldc. k ≥ 0. alpha == 1 skips the scaling multiply,
-// which does not change the result. SgemmGeneric is the Go version.
+// (rsa=1, csa=6) or not; B is k rows of 16 floats with row stride
+// ldb (a packed sliver has ldb=16); C has row stride ldc. k ≥ 0. alpha
+// == 1 skips the scaling multiply, which does not change the result.
+// SgemmGeneric is the Go version.
 //
 //go:noescape
-func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
 // Sgemm12x32AVX512 computes one 12×32 tile of C (needs AVX-512F):
 //
@@ -35,7 +36,7 @@ func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, c *float32, 
 //		for j := 0; j < 32; j++ {
 //			var sum float32
 //			for p := 0; p < k; p++ {
-//				sum = fma(a[i*rsa+p*csa], b[p*32+j], sum)
+//				sum = fma(a[i*rsa+p*csa], b[p*ldb+j], sum)
 //			}
 //			if beta == 0 { // C is not read: NaNs in C do not propagate
 //				c[i*ldc+j] = alpha * sum
@@ -47,12 +48,13 @@ func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, c *float32, 
 //
 // where fma(x, y, z) is x·y+z rounded once. A is read in place with
 // row stride rsa and column stride csa (in elements), so it may be packed
-// (rsa=1, csa=12) or not; B is a packed sliver of k rows of 32 floats;
-// C has row stride ldc. k ≥ 0. alpha == 1 skips the scaling multiply,
-// which does not change the result. SgemmGeneric is the Go version.
+// (rsa=1, csa=12) or not; B is k rows of 32 floats with row stride
+// ldb (a packed sliver has ldb=32); C has row stride ldc. k ≥ 0. alpha
+// == 1 skips the scaling multiply, which does not change the result.
+// SgemmGeneric is the Go version.
 //
 //go:noescape
-func Sgemm12x32AVX512(k int, a *float32, rsa int, csa int, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func Sgemm12x32AVX512(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
 // PeakFMAAVX2 runs n trips of a loop of 12 independent 8-lane FMAs
 // (192 floating-point operations per trip) on zeros and returns; it

@@ -25,18 +25,18 @@ func missing(ok bool, why string) string {
 	return why
 }
 
-func callAVX2(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32) {
+func callAVX2(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	if k == 0 {
 		b = b[:1] // the kernel reads nothing from a or b when k == 0
 	}
-	Sgemm6x16AVX2(k, &a[0], rsa, csa, &b[0], &c[0], ldc, alpha, beta)
+	Sgemm6x16AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 }
 
-func callAVX512(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32) {
+func callAVX512(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 	if k == 0 {
 		b = b[:1]
 	}
-	Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], &c[0], ldc, alpha, beta)
+	Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 }
 
 // BenchmarkKernel times each micro-kernel on packed panels that sit in L1/L2
@@ -62,7 +62,7 @@ func BenchmarkKernel(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for t := 0; t < tiles; t++ {
-					kern.fn(k, a[t*mr*k:], 1, mr, bb, c[t*mr*nr:], nr, 1, 1)
+					kern.fn(k, a[t*mr*k:], 1, mr, bb, nr, c[t*mr*nr:], nr, 1, 1)
 				}
 			}
 			flops := 2 * float64(mr*nr*k*tiles) * float64(b.N)

@@ -13,7 +13,7 @@ import (
 type testKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32)
+	fn     func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 	// missing is non-empty when this machine or build cannot run the kernel.
 	missing string
 }
@@ -29,8 +29,8 @@ var kernels = []testKernel{
 func genericKernel(mr, nr int) testKernel {
 	return testKernel{
 		name: fmt.Sprintf("generic%dx%d", mr, nr), mr: mr, nr: nr,
-		fn: func(k int, a []float32, rsa, csa int, b, c []float32, ldc int, alpha, beta float32) {
-			SgemmGeneric(mr, nr, k, a, rsa, csa, b, c, ldc, alpha, beta)
+		fn: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+			SgemmGeneric(mr, nr, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
 		},
 	}
 }
@@ -76,14 +76,15 @@ func testKernelCases(t *testing.T, kern testKernel) {
 	mr, nr := kern.mr, kern.nr
 	type layout struct {
 		name     string
-		rsa, csa int // strides of A; 0 means "derive from k"
+		rsa, csa int // strides of A
+		ldb      int // row stride of B
 	}
 	for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 63, 64, 65, 256, 257} {
 		layouts := []layout{
-			{"packed", 1, mr},
-			{"rowmajor", k + 3, 1},        // A[i][p] in place, lda = k+3
-			{"colmajor", 1, mr + 5},       // Aᵀ in place, lda = mr+5
-			{"rowmajor-wide", 2*k + 1, 1}, // odd strides
+			{"packed", 1, mr, nr},
+			{"rowmajor", k + 3, 1, nr},              // A[i][p] in place, lda = k+3
+			{"colmajor", 1, mr + 5, nr + 9},         // Aᵀ in place, lda = mr+5; B in place
+			{"rowmajor-wide", 2*k + 1, 1, 3*nr + 1}, // odd strides
 		}
 		for _, lay := range layouts {
 			for _, ab := range [][2]float32{{1, 0}, {1, 1}, {0.5, 0}, {-1.5, 0.25}, {2, -1}, {1, float32(math.Copysign(0, -1))}} {
@@ -95,7 +96,7 @@ func testKernelCases(t *testing.T, kern testKernel) {
 				for i := range a {
 					a[i] = rng.Float32()*2 - 1
 				}
-				b := make([]float32, k*nr+1) // +1: a canary the kernel must not read... or write
+				b := make([]float32, max(k-1, 0)*lay.ldb+nr)
 				for i := range b {
 					b[i] = rng.Float32()*2 - 1
 				}
@@ -119,7 +120,7 @@ func testKernelCases(t *testing.T, kern testKernel) {
 					for j := 0; j < nr; j++ {
 						var s, mag float64
 						for p := 0; p < k; p++ {
-							x := float64(a[aoff+i*lay.rsa+p*lay.csa]) * float64(b[p*nr+j])
+							x := float64(a[aoff+i*lay.rsa+p*lay.csa]) * float64(b[p*lay.ldb+j])
 							s += x
 							mag += math.Abs(x)
 						}
@@ -130,7 +131,7 @@ func testKernelCases(t *testing.T, kern testKernel) {
 						want[i*nr+j] = w
 					}
 				}
-				kern.fn(k, a[aoff:], lay.rsa, lay.csa, b, c[coff:], ldc, alpha, beta)
+				kern.fn(k, a[aoff:], lay.rsa, lay.csa, b, lay.ldb, c[coff:], ldc, alpha, beta)
 				checkTile(t, name, c, coff, ldc, mr, nr, want, k)
 			}
 		}

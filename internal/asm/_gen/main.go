@@ -15,7 +15,7 @@ import (
 )
 
 // kernelSignature is shared by every micro-kernel.
-const kernelSignature = "func(k int, a *float32, rsa, csa int, b *float32, c *float32, ldc int, alpha, beta float32)"
+const kernelSignature = "func(k int, a *float32, rsa, csa int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)"
 
 // isa describes one vector instruction set for the micro-kernel generator.
 type isa struct {
@@ -86,7 +86,7 @@ func kernel(s isa) {
 		fmt.Sprintf("\t\tfor j := 0; j < %d; j++ {", nr),
 		"\t\t\tvar sum float32",
 		"\t\t\tfor p := 0; p < k; p++ {",
-		fmt.Sprintf("\t\t\t\tsum = fma(a[i*rsa+p*csa], b[p*%d+j], sum)", nr),
+		"\t\t\t\tsum = fma(a[i*rsa+p*csa], b[p*ldb+j], sum)",
 		"\t\t\t}",
 		"\t\t\tif beta == 0 { // C is not read: NaNs in C do not propagate",
 		"\t\t\t\tc[i*ldc+j] = alpha * sum",
@@ -98,9 +98,10 @@ func kernel(s isa) {
 		"",
 		"where fma(x, y, z) is x·y+z rounded once. A is read in place with",
 		"row stride rsa and column stride csa (in elements), so it may be packed",
-		fmt.Sprintf("(rsa=1, csa=%d) or not; B is a packed sliver of k rows of %d floats;", s.mr, nr),
-		"C has row stride ldc. k ≥ 0. alpha == 1 skips the scaling multiply,",
-		"which does not change the result. SgemmGeneric is the Go version.",
+		fmt.Sprintf("(rsa=1, csa=%d) or not; B is k rows of %d floats with row stride", s.mr, nr),
+		fmt.Sprintf("ldb (a packed sliver has ldb=%d); C has row stride ldc. k ≥ 0. alpha", nr),
+		"== 1 skips the scaling multiply, which does not change the result.",
+		"SgemmGeneric is the Go version.",
 	)
 
 	k := Load(Param("k"), GP64())
@@ -108,6 +109,8 @@ func kernel(s isa) {
 	rs := Load(Param("rsa"), GP64())
 	cs := Load(Param("csa"), GP64())
 	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
 	SHLQ(U8(2), rs)
 	SHLQ(U8(2), cs)
 
@@ -134,15 +137,30 @@ func kernel(s isa) {
 	bv := func(j int) VecPhysical { return s.vec(nacc + j) }
 	bc := func(i int) VecPhysical { return s.vec(nacc + s.nv + i%2) } // AVX2 only
 
+	Comment("Prefetch the C tile, which is read or written after the loop.")
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	pf := GP64()
+	MOVQ(c, pf)
+	for i := 0; i < s.mr; i++ {
+		PREFETCHT0(Mem{Base: pf})
+		PREFETCHT0(Mem{Base: pf, Disp: 4*nr - 1})
+		if i < s.mr-1 {
+			ADDQ(ldc, pf)
+		}
+	}
+
 	Comment("Zero the accumulators.")
 	for i := 0; i < nacc; i++ {
 		s.zero(s.vec(i))
 	}
 
-	step := func(boff int) {
+	step := func() {
 		for j := 0; j < s.nv; j++ {
-			VMOVUPS(Mem{Base: b, Disp: boff + 4*s.lanes*j}, bv(j))
+			VMOVUPS(Mem{Base: b, Disp: 4 * s.lanes * j}, bv(j))
 		}
+		ADDQ(ldb, b)
 		for i := 0; i < s.mr; i++ {
 			if s.bcastFMA {
 				for j := 0; j < s.nv; j++ {
@@ -166,9 +184,8 @@ func kernel(s isa) {
 	JZ(LabelRef("tail"))
 	Label("loop")
 	for u := 0; u < unroll; u++ {
-		step(u * 4 * nr)
+		step()
 	}
-	ADDQ(U32(unroll*4*nr), b)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 
@@ -176,8 +193,7 @@ func kernel(s isa) {
 	ANDQ(U8(unroll-1), k)
 	JZ(LabelRef("scale"))
 	Label("tailloop")
-	step(0)
-	ADDQ(U32(4*nr), b)
+	step()
 	DECQ(k)
 	JNZ(LabelRef("tailloop"))
 
@@ -194,9 +210,6 @@ func kernel(s isa) {
 	}
 
 	Label("store")
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
 	Comment("beta == 0 (either sign): C is written without being read.")
 	MOVL(paramAddr("beta"), t)
 	SHLL(U8(1), t)

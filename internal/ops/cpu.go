@@ -1,0 +1,168 @@
+package ops
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipt-go/ipt/internal/asm"
+)
+
+// GEMM kernel paths, chosen once per process and applied per Sgemm call:
+//
+//	generic  plain Go (asm.SgemmGeneric), always available
+//	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3; the default where present
+//	avx512   asm.Sgemm12x32AVX512; needs AVX-512F. It is NOT chosen
+//	         automatically: only IPT_CPU=avx512 or SetKernel("avx512")
+//	         select it, until it has been validated on more AVX-512 hardware
+//	         (it passes the tests on AMD Zen 4).
+//
+// The environment variable IPT_CPU=generic|avx2|avx512 forces a path at
+// start-up; if the CPU lacks it, the default stays in force and
+// KernelError reports why.
+
+// gemmKernel is one micro-kernel and its cache blocking.
+type gemmKernel struct {
+	name   string
+	mr, nr int // micro-tile
+	mc     int // rows of A per L2-resident block (multiple of mr)
+	kc     int // depth of a packed panel (the k blocking)
+	nc     int // columns of B per L3-resident panel (multiple of nr)
+	// tile computes one full mr×nr tile with the contract of
+	// asm.SgemmGeneric. The driver guarantees the extents of a, b and c.
+	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
+	peak         func(n int)
+	flopsPerTrip int
+}
+
+// kernelChoice is one entry of the kernel table.
+type kernelChoice struct {
+	k       *gemmKernel
+	missing string // why this CPU or build cannot run it; "" if it can
+	auto    bool   // may be chosen without being asked for
+}
+
+var genericKernel = &gemmKernel{
+	name: "generic", mr: 6, nr: 16, mc: 96, kc: 256, nc: 4080,
+	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+		asm.SgemmGeneric(6, 16, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
+	},
+	peak:         peakGeneric,
+	flopsPerTrip: 2 * 8,
+}
+
+var (
+	kernelTable  []kernelChoice // generic first, then the platform's (cpu_amd64.go)
+	activeKernel atomic.Pointer[gemmKernel]
+	kernelErr    error
+)
+
+func init() {
+	kernelTable = append([]kernelChoice{{k: genericKernel, auto: true}}, platformKernels()...)
+	activeKernel.Store(defaultKernel())
+	if env := os.Getenv("IPT_CPU"); env != "" {
+		if err := SetKernel(env); err != nil {
+			kernelErr = fmt.Errorf("IPT_CPU=%s: %w; using %s", env, err, Kernel())
+		}
+	}
+}
+
+// defaultKernel is the last automatic kernel this machine can run.
+func defaultKernel() *gemmKernel {
+	best := genericKernel
+	for _, c := range kernelTable {
+		if c.auto && c.missing == "" {
+			best = c.k
+		}
+	}
+	return best
+}
+
+// SetKernel selects the GEMM path by name: "generic", "avx2" or "avx512", or
+// "auto" (or "") for the default. It returns an error, and changes nothing,
+// when the name is unknown or this CPU (or a purego build) lacks the path.
+// Safe to call concurrently with Sgemm; calls in flight finish on the old path.
+func SetKernel(name string) error {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if name == "" || name == "auto" {
+		activeKernel.Store(defaultKernel())
+		return nil
+	}
+	var names []string
+	for _, c := range kernelTable {
+		names = append(names, c.k.name)
+		if c.k.name == name {
+			if c.missing != "" {
+				return fmt.Errorf("GEMM kernel %q not usable: %s", name, c.missing)
+			}
+			activeKernel.Store(c.k)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown GEMM kernel %q (want auto, %s)", name, strings.Join(names, ", "))
+}
+
+// Kernel returns the name of the GEMM path in use: generic, avx2 or avx512.
+func Kernel() string { return activeKernel.Load().name }
+
+// KernelError reports why the IPT_CPU environment variable could not be
+// honoured at start-up (unknown name, or a path the CPU lacks), or nil.
+// The process keeps running on the default path; the CLI should print it.
+func KernelError() error { return kernelErr }
+
+// Kernels returns the GEMM paths this machine and build can run, generic
+// first; any of them can be passed to SetKernel.
+func Kernels() []string {
+	var names []string
+	for _, c := range kernelTable {
+		if c.missing == "" {
+			names = append(names, c.k.name)
+		}
+	}
+	return names
+}
+
+// PeakGFLOPS measures the single-core FMA throughput, in GFLOP/s, of the
+// instruction set of the current GEMM path (a loop of independent vector
+// FMAs, for about d; 50ms if d <= 0). It is the ceiling for one thread of
+// Sgemm; multiply by the cores for the machine.
+func PeakGFLOPS(d time.Duration) float64 {
+	if d <= 0 {
+		d = 50 * time.Millisecond
+	}
+	k := activeKernel.Load()
+	k.peak(1000) // warm up (and wake the vector unit)
+	best := 0.0
+	for start := time.Now(); time.Since(start) < d; {
+		const trips = 1 << 16
+		t := time.Now()
+		k.peak(trips)
+		if g := float64(k.flopsPerTrip) * trips / time.Since(t).Seconds() / 1e9; g > best {
+			best = g
+		}
+	}
+	return best
+}
+
+var peakSink float32
+
+// peakGeneric is the plain-Go stand-in for the FMA loops: n trips of 8
+// independent multiply-adds.
+func peakGeneric(n int) {
+	x0, x1, x2, x3, x4, x5, x6, x7 := peakSink, peakSink, peakSink, peakSink, peakSink, peakSink, peakSink, peakSink
+	y, z := peakSink+1, peakSink+0.5
+	for range n {
+		x0 = x0*y + z
+		x1 = x1*y + z
+		x2 = x2*y + z
+		x3 = x3*y + z
+		x4 = x4*y + z
+		x5 = x5*y + z
+		x6 = x6*y + z
+		x7 = x7*y + z
+	}
+	peakSink = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
+}

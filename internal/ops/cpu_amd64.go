@@ -1,0 +1,43 @@
+//go:build !purego
+
+package ops
+
+import (
+	"github.com/ipt-go/ipt/internal/asm"
+	"github.com/klauspost/cpuid/v2"
+)
+
+var avx2Kernel = &gemmKernel{
+	name: "avx2", mr: 6, nr: 16, mc: 144, kc: 256, nc: 4080,
+	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+		asm.Sgemm6x16AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
+	},
+	peak:         asm.PeakFMAAVX2,
+	flopsPerTrip: 12 * 8 * 2,
+}
+
+var avx512Kernel = &gemmKernel{
+	name: "avx512", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096,
+	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+		asm.Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
+	},
+	peak:         asm.PeakFMAAVX512,
+	flopsPerTrip: 24 * 16 * 2,
+}
+
+// platformKernels lists the assembly kernels with what this CPU lacks for
+// each. The AVX-512 kernel is never chosen automatically (see SetKernel).
+func platformKernels() []kernelChoice {
+	avx2 := ""
+	if !cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
+		avx2 = "CPU lacks AVX2/FMA3"
+	}
+	avx512 := ""
+	if !cpuid.CPU.Supports(cpuid.AVX512F) {
+		avx512 = "CPU lacks AVX-512F"
+	}
+	return []kernelChoice{
+		{k: avx2Kernel, missing: avx2, auto: true},
+		{k: avx512Kernel, missing: avx512, auto: false},
+	}
+}

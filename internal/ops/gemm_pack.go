@@ -1,0 +1,77 @@
+package ops
+
+// Packing for the GEMM driver. A sliver is w consecutive rows (of A) or
+// columns (of B) of the operand laid out k-major: element (p, i) of the
+// sliver at p*w+i, so the micro-kernel reads it with unit stride. Slivers
+// that run past the matrix are padded with zeros.
+
+// packRows packs the block src[r0:r0+rows, c0:c0+cols] (row stride ld) so
+// that each group of w rows becomes a sliver:
+//
+//	dst[s*cols*w + c*w + i] = src[(r0+s*w+i)*ld + c0+c]   (0 past row r0+rows)
+//
+// This is B when transB (rows are columns of op(B)) and A when !transA.
+func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int) {
+	for s := 0; s*w < rows; s++ {
+		d := dst[s*cols*w : (s+1)*cols*w]
+		h := min(w, rows-s*w)
+		i := 0
+		for ; i+4 <= h; i += 4 {
+			o := (r0+s*w+i)*ld + c0
+			x0 := src[o : o+cols]
+			x1 := src[o+ld : o+ld+cols]
+			x2 := src[o+2*ld : o+2*ld+cols]
+			x3 := src[o+3*ld : o+3*ld+cols]
+			for c := range x0 {
+				q := d[c*w+i : c*w+i+4 : c*w+i+4]
+				q[0], q[1], q[2], q[3] = x0[c], x1[c], x2[c], x3[c]
+			}
+		}
+		for ; i < h; i++ {
+			o := (r0+s*w+i)*ld + c0
+			for c, v := range src[o : o+cols] {
+				d[c*w+i] = v
+			}
+		}
+		if h < w {
+			for c := 0; c < cols; c++ {
+				clear(d[c*w+h : c*w+w])
+			}
+		}
+	}
+}
+
+// packCols packs the block src[r0:r0+rows, c0:c0+cols] (row stride ld) so
+// that each group of w columns becomes a sliver:
+//
+//	dst[s*rows*w + r*w + j] = src[(r0+r)*ld + c0+s*w+j]   (0 past column c0+cols)
+//
+// This is B when !transB and A when transA: each sliver row is a copy. The
+// source is read row by row, sequentially.
+func packCols(dst, src []float32, ld, r0, rows, c0, cols, w int) {
+	nfull := cols / w
+	rem := cols - nfull*w
+	for r := 0; r < rows; r++ {
+		row := src[(r0+r)*ld+c0 : (r0+r)*ld+c0+cols]
+		d := dst[r*w:]
+		switch w {
+		case 16:
+			for s := 0; s < nfull; s++ {
+				*(*[16]float32)(d[s*rows*16:]) = [16]float32(row[s*16:])
+			}
+		case 32:
+			for s := 0; s < nfull; s++ {
+				*(*[32]float32)(d[s*rows*32:]) = [32]float32(row[s*32:])
+			}
+		default:
+			for s := 0; s < nfull; s++ {
+				copy(d[s*rows*w:s*rows*w+w], row[s*w:s*w+w])
+			}
+		}
+		if rem > 0 {
+			e := d[nfull*rows*w : nfull*rows*w+w]
+			copy(e, row[nfull*w:])
+			clear(e[rem:])
+		}
+	}
+}
