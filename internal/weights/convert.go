@@ -18,37 +18,43 @@ const chunkBytes = 1 << 20
 func readValues(r io.Reader, dt DType, dst any, buf []byte) error {
 	es := dt.size()
 	per := len(buf) / es
+	total, done := 0, 0
+	read := func(n int) ([]byte, error) {
+		b := buf[:n*es]
+		m, err := io.ReadFull(r, b)
+		done += m
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("data ends after %d of %d bytes", done, total)
+		}
+		return b, err
+	}
 	switch d := dst.(type) {
 	case []float32:
+		total = len(d) * es
 		for len(d) > 0 {
 			n := min(per, len(d))
-			if err := readFull(r, buf[:n*es]); err != nil {
+			b, err := read(n)
+			if err != nil {
 				return err
 			}
-			decodeFloats(d[:n], dt, buf[:n*es])
+			decodeFloats(d[:n], dt, b)
 			d = d[n:]
 		}
 	case []int64:
+		total = len(d) * es
 		for len(d) > 0 {
 			n := min(per, len(d))
-			if err := readFull(r, buf[:n*es]); err != nil {
+			b, err := read(n)
+			if err != nil {
 				return err
 			}
-			decodeInts(d[:n], dt, buf[:n*es])
+			decodeInts(d[:n], dt, b)
 			d = d[n:]
 		}
 	default:
 		panic("weights: readValues: bad destination type")
 	}
 	return nil
-}
-
-func readFull(r io.Reader, b []byte) error {
-	n, err := io.ReadFull(r, b)
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("data ends early (%d of %d bytes in this chunk)", n, len(b))
-	}
-	return err
 }
 
 // decodeFloats converts len(dst) little-endian elements of dt from b.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +20,15 @@ import (
 // check, not by the last line of defence.
 func mustFail(t *testing.T, data []byte, name, want string) {
 	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	ck, err := loadBytes(data, name)
+	runtime.ReadMemStats(&after)
+	// Nothing the file claims may be allocated before it is checked, so a
+	// rejected file costs little more than its own size.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20+16*uint64(len(data)) {
+		t.Errorf("%s: allocated %d MiB for a %d-byte file", name, alloc>>20, len(data))
+	}
 	if err == nil {
 		t.Fatalf("%s: loaded %d tensors, want an error", name, len(ck.Keys))
 	}
@@ -236,6 +245,55 @@ func TestZipRecords(t *testing.T) {
 			mustFail(t, b, "crc.pt", "checksum")
 		}
 	}
+}
+
+// patchCentralSizes sets the sizes that a zip's central directory records for
+// the named entry.
+func patchCentralSizes(t *testing.T, data []byte, name string, compressed, uncompressed uint32) []byte {
+	b := slices.Clone(data)
+	for i := 0; i+46 <= len(b); i++ {
+		if string(b[i:i+4]) != "PK\x01\x02" {
+			continue
+		}
+		n := int(binary.LittleEndian.Uint16(b[i+28:]))
+		if i+46+n <= len(b) && string(b[i+46:i+46+n]) == name {
+			binary.LittleEndian.PutUint32(b[i+20:], compressed)
+			binary.LittleEndian.PutUint32(b[i+24:], uncompressed)
+			return b
+		}
+	}
+	t.Fatalf("no central directory entry %s", name)
+	return nil
+}
+
+func TestZipSizeClaims(t *testing.T) {
+	// The pickle and the central directory agree on a 1 GiB storage, but the
+	// file holds 16 bytes of it.
+	pkl := newPickle(2).orderedDict().str("w").tensor("FloatStorage", "0", 1<<28, 0, []int{4}, []int{1}).end()
+	data := zipCheckpoint(t, pkl, map[string][]byte{"0": f32bytes(1, 2, 3, 4)})
+	mustFail(t, patchCentralSizes(t, data, "archive/data/0", 1<<30, 1<<30), "stored.pt", "past the end of the file")
+	mustFail(t, patchCentralSizes(t, data, "archive/data/0", 16, 1<<30), "expand.pt", "expand to")
+	mustFail(t, patchCentralSizes(t, data, "archive/data.pkl", 1<<30, 1<<30), "pkl.pt", "limit")
+
+	// Deflated, the claim can only be disproved by decompressing.
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, content := range map[string][]byte{"archive/data.pkl": pkl, "archive/data/0": f32bytes(1, 2, 3, 4)} {
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
+		w.Write(content)
+	}
+	zw.Close()
+	deflated := buf.Bytes()
+	zr, err := zip.NewReader(bytes.NewReader(deflated), int64(len(deflated)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if f.Name == "archive/data/0" {
+			deflated = patchCentralSizes(t, deflated, f.Name, uint32(f.CompressedSize64), 1<<30)
+		}
+	}
+	mustFail(t, deflated, "deflated.pt", "storage 0")
 }
 
 func TestTinyFiles(t *testing.T) {

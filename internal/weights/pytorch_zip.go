@@ -40,7 +40,7 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	prefix := path.Dir(pkl.Name)
 
 	if bo := records[prefix+"/byteorder"]; bo != nil {
-		b, err := readSmallRecord(bo, 16)
+		b, err := readSmallRecord(bo, 16, size)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", bo.Name, err)
 		}
@@ -49,7 +49,7 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 		}
 	}
 
-	p, err := readSmallRecord(pkl, maxPickleBytes)
+	p, err := readSmallRecord(pkl, maxPickleBytes, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
 	}
@@ -81,7 +81,10 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 			return nil, fmt.Errorf("storage %s: claims %d %s elements (%d bytes) but its record holds %d bytes",
 				key, numel, cls.dtype, want, rec.UncompressedSize64)
 		}
-		st.open = rec.Open
+		if err := checkRecord(rec, size); err != nil {
+			return nil, fmt.Errorf("storage %s: %s: %w", key, rec.Name, err)
+		}
+		st.open = func() (io.ReadCloser, error) { return openRecord(rec) }
 		return st, nil
 	})
 	if err != nil {
@@ -94,18 +97,63 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	return materialize(keys, refs, FormatZip)
 }
 
+// checkRecord checks a record's sizes in the central directory against the
+// file: for a stored record they are the bytes we will allocate for.
+func checkRecord(f *zip.File, size int64) error {
+	off, err := f.DataOffset()
+	if err != nil {
+		return err
+	}
+	if off > size || f.CompressedSize64 > uint64(size-off) {
+		return fmt.Errorf("%d bytes at byte %d run past the end of the file", f.CompressedSize64, off)
+	}
+	switch f.Method {
+	case zip.Store:
+		if f.CompressedSize64 != f.UncompressedSize64 {
+			return fmt.Errorf("stored, but %d bytes expand to %d", f.CompressedSize64, f.UncompressedSize64)
+		}
+	case zip.Deflate:
+	default:
+		return fmt.Errorf("compression method %d not supported", f.Method)
+	}
+	return nil
+}
+
+// openRecord opens a record that checkRecord accepted. The size of a
+// compressed record is only a claim until it has been decompressed, so one
+// is decompressed once to prove it (size and CRC) before anything is
+// allocated for it. torch.save stores records uncompressed, so this costs
+// nothing for real checkpoints.
+func openRecord(f *zip.File) (io.ReadCloser, error) {
+	if f.Method != zip.Store {
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return f.Open()
+}
+
 // readSmallRecord reads a whole zip record of at most limit bytes, checking its CRC.
-func readSmallRecord(f *zip.File, limit int) ([]byte, error) {
+func readSmallRecord(f *zip.File, limit int, size int64) ([]byte, error) {
 	if f.UncompressedSize64 > uint64(limit) {
 		return nil, fmt.Errorf("%d bytes, more than the %d-byte limit", f.UncompressedSize64, limit)
 	}
-	rc, err := f.Open()
+	if err := checkRecord(f, size); err != nil {
+		return nil, err
+	}
+	rc, err := openRecord(f)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	b := make([]byte, f.UncompressedSize64)
-	if err := readFull(rc, b); err != nil {
+	if _, err := io.ReadFull(rc, b); err != nil {
 		return nil, err
 	}
 	var one [1]byte
