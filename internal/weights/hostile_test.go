@@ -296,6 +296,33 @@ func TestZipSizeClaims(t *testing.T) {
 	mustFail(t, deflated, "deflated.pt", "storage 0")
 }
 
+func TestZipOverlappingRecords(t *testing.T) {
+	pkl := newPickle(2).orderedDict().
+		str("a").tensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}).
+		str("b").tensor("FloatStorage", "1", 4, 0, []int{4}, []int{1}).end()
+	rec := f32bytes(1, 2, 3, 4)
+	data := zipCheckpoint(t, pkl, map[string][]byte{"0": rec, "1": rec})
+	if _, err := loadBytes(data, "ok.pt"); err != nil {
+		t.Fatal(err)
+	}
+	// Point the central directory entry of record 1 at record 0's local header.
+	local := map[string]uint32{}
+	var entry1 int
+	for i := 0; i+46 <= len(data); i++ {
+		if string(data[i:i+4]) == "PK\x01\x02" {
+			n := int(binary.LittleEndian.Uint16(data[i+28:]))
+			name := string(data[i+46 : i+46+n])
+			local[name] = binary.LittleEndian.Uint32(data[i+42:])
+			if name == "archive/data/1" {
+				entry1 = i
+			}
+		}
+	}
+	b := slices.Clone(data)
+	binary.LittleEndian.PutUint32(b[entry1+42:], local["archive/data/0"])
+	mustFail(t, b, "overlap.pt", "overlap")
+}
+
 func TestTinyFiles(t *testing.T) {
 	mustFail(t, nil, "empty.pt", "empty")
 	mustFail(t, []byte("PK\x03\x04abc"), "seven.pt", "")

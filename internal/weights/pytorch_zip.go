@@ -2,10 +2,12 @@ package weights
 
 import (
 	"archive/zip"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -61,6 +63,7 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	}
 
 	storages := make(map[string]*storage)
+	var spans []recordSpan
 	v, err := unpickle(p, func(id *types.Tuple) (any, error) {
 		cls, key, numel, err := parseStorageID(id, 5)
 		if err != nil {
@@ -81,9 +84,11 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 			return nil, fmt.Errorf("storage %s: claims %d %s elements (%d bytes) but its record holds %d bytes",
 				key, numel, cls.dtype, want, rec.UncompressedSize64)
 		}
-		if err := checkRecord(rec, size); err != nil {
+		off, err := checkRecord(rec, size)
+		if err != nil {
 			return nil, fmt.Errorf("storage %s: %s: %w", key, rec.Name, err)
 		}
+		spans = append(spans, recordSpan{off, off + int64(rec.CompressedSize64), key})
 		st.open = func() (io.ReadCloser, error) { return openRecord(rec) }
 		return st, nil
 	})
@@ -94,29 +99,44 @@ func loadZip(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Records that share bytes (a classic zip bomb) would let one stretch of
+	// the file be loaded many times over.
+	slices.SortFunc(spans, func(a, b recordSpan) int { return cmp.Compare(a.begin, b.begin) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].begin < spans[i-1].end {
+			return nil, fmt.Errorf("storages %s and %s overlap in the file", spans[i-1].key, spans[i].key)
+		}
+	}
 	return materialize(keys, refs, FormatZip)
 }
 
+// recordSpan is where a storage record's (compressed) bytes lie in the file.
+type recordSpan struct {
+	begin, end int64
+	key        string
+}
+
 // checkRecord checks a record's sizes in the central directory against the
-// file: for a stored record they are the bytes we will allocate for.
-func checkRecord(f *zip.File, size int64) error {
+// file (for a stored record they are the bytes we will allocate for) and
+// returns where its data starts.
+func checkRecord(f *zip.File, size int64) (int64, error) {
 	off, err := f.DataOffset()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if off > size || f.CompressedSize64 > uint64(size-off) {
-		return fmt.Errorf("%d bytes at byte %d run past the end of the file", f.CompressedSize64, off)
+		return 0, fmt.Errorf("%d bytes at byte %d run past the end of the file", f.CompressedSize64, off)
 	}
 	switch f.Method {
 	case zip.Store:
 		if f.CompressedSize64 != f.UncompressedSize64 {
-			return fmt.Errorf("stored, but %d bytes expand to %d", f.CompressedSize64, f.UncompressedSize64)
+			return 0, fmt.Errorf("stored, but %d bytes expand to %d", f.CompressedSize64, f.UncompressedSize64)
 		}
 	case zip.Deflate:
 	default:
-		return fmt.Errorf("compression method %d not supported", f.Method)
+		return 0, fmt.Errorf("compression method %d not supported", f.Method)
 	}
-	return nil
+	return off, nil
 }
 
 // openRecord opens a record that checkRecord accepted. The size of a
@@ -144,7 +164,7 @@ func readSmallRecord(f *zip.File, limit int, size int64) ([]byte, error) {
 	if f.UncompressedSize64 > uint64(limit) {
 		return nil, fmt.Errorf("%d bytes, more than the %d-byte limit", f.UncompressedSize64, limit)
 	}
-	if err := checkRecord(f, size); err != nil {
+	if _, err := checkRecord(f, size); err != nil {
 		return nil, err
 	}
 	rc, err := openRecord(f)
