@@ -10,11 +10,17 @@
 //     version, sys_info, the dict, the list of storage keys), then each storage as
 //     an int64 little-endian element count followed by its raw bytes.
 //
+// Safetensors files (see safetensors.go) are read and written too.
+//
 // Every file is treated as hostile. The pickles are read with gopickle's
 // Unpickler, but only after our own opcode walker has checked them (see
 // pickle_validate.go), and with hooks that understand a short whitelist of torch
 // names and execute nothing. No allocation is sized by a number from the file
 // before that number has been checked against the bytes actually present.
+//
+// Values are decoded from the file through a small scratch buffer straight
+// into the final slices, so loading takes about one copy of the weights in
+// memory, never the raw bytes and the float32 values side by side.
 package weights
 
 import (
