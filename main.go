@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/ipt-go/ipt/internal/ops"
 )
 
 // cli is the whole command line; each command is a struct with Run.
@@ -16,7 +18,9 @@ type cli struct {
 	Sr      srCmd      `cmd:"" help:"Super-resolve images by 2, 3 or 4."`
 	Denoise denoiseCmd `cmd:"" help:"Remove Gaussian noise of a given strength."`
 	Derain  derainCmd  `cmd:"" help:"Remove rain streaks."`
+	Models  modelsCmd  `cmd:"" help:"List the checkpoints of the model directory and what each serves."`
 	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it as .safetensors with its config."`
+	Version versionCmd `cmd:"" help:"Print the version and the compute kernel in use."`
 }
 
 func main() {
@@ -54,8 +58,15 @@ func run(args []string) int {
 			status = 2
 			return
 		}
-		if err := ctx.Run(); err != nil {
+		if err := ops.KernelError(); err != nil {
 			fmt.Fprintln(os.Stderr, "ipt:", err)
+			status = 2
+			return
+		}
+		if err := ctx.Run(); err != nil {
+			if _, silent := err.(silentError); !silent {
+				fmt.Fprintln(os.Stderr, "ipt:", err)
+			}
 			status = exitStatus(err)
 		}
 	}()

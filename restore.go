@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/ipt-go/ipt/internal/imageio"
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -17,15 +18,19 @@ import (
 
 // restoreFlags are the flags every restoring command shares.
 type restoreFlags struct {
-	Inputs   []string `arg:"" optional:"" name:"input" help:"Images to restore. None, or -, reads one image from standard input."`
-	Output   string   `short:"o" placeholder:"PATH" help:"Output file (one input) or directory (a path ending in / or an existing directory). Default: standard output for one input when it is not a terminal, else NAME.TASK.png beside each input."`
-	Weights  string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format) or a .safetensors file."`
-	NumHeads int      `placeholder:"N" help:"Attention heads of the checkpoint: 12 for every released file, which is the default; .safetensors files written by ipt record it."`
-	Tiling   string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, ≈16× the work)."`
-	Ensemble bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8× the work."`
-	Head     int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
-	Threads  int      `placeholder:"N" help:"Tiles batches run at once (default: the number of CPUs)."`
-	Force    bool     `help:"Overwrite existing output files."`
+	Inputs    []string `arg:"" optional:"" name:"input" help:"Images, directories or glob patterns to restore. None, or -, reads standard input."`
+	Output    string   `short:"o" placeholder:"PATH" help:"Output file (one input) or directory (a path ending in / or an existing directory). Default: standard output for one input when it is not a terminal, else NAME.TASK.png beside each input."`
+	Recursive bool     `short:"r" help:"Restore the images of directories recursively."`
+	Suffix    string   `placeholder:"TASK" help:"Suffix of output names beside inputs (photo.SUFFIX.png); default the task, e.g. sr4, denoise50, derain."`
+	Force     bool     `help:"Overwrite existing output files (inputs are never overwritten)."`
+	Weights   string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format) or a .safetensors file. Default: the best file for the task in the model directory (ipt models)."`
+	NumHeads  int      `placeholder:"N" help:"Attention heads of the checkpoint: 12 for every released file, which is the default; .safetensors files written by ipt convert record it."`
+	Tiling    string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, about 16 times the work)."`
+	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
+	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
+	Threads   int      `placeholder:"N" help:"Tile batches run at once (default: the number of CPUs). The output does not depend on it."`
+	Quiet     bool     `short:"q" help:"Print nothing but errors."`
+	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
 }
 
 // usageError marks errors that are the caller's (exit status 2).
@@ -51,28 +56,61 @@ type job struct {
 const released = "IPT_sr2.pt, IPT_sr3.pt, IPT_sr4.pt, IPT_denoise30.pt, IPT_denoise50.pt, IPT_derain.pt or IPT_pretrain.pt"
 
 func (f *restoreFlags) run(j job) error {
-	if f.Weights == "" {
-		return usageError{fmt.Errorf("no weights: pass --weights FILE or set IPT_WEIGHTS to one of the released checkpoints (%s)", released)}
-	}
 	if f.NumHeads < 0 || f.Threads < 0 {
 		return usageError{errors.New("--num-heads and --threads must not be negative")}
 	}
-	inputs := f.Inputs
-	useStdin := len(inputs) == 0 || (len(inputs) == 1 && inputs[0] == "-")
+	suffix := j.name
+	if f.Suffix != "" {
+		suffix = f.Suffix
+	}
+	useStdin := len(f.Inputs) == 0 || (len(f.Inputs) == 1 && f.Inputs[0] == "-")
 	if useStdin && isTerminal(os.Stdin) {
 		return usageError{errors.New("no input: name image files, or pipe an image to standard input")}
 	}
-	model, err := ipt.Load(f.Weights, f.NumHeads)
+	var inputs []string
+	var inputErrs []error
+	if !useStdin {
+		inputs, inputErrs = expandInputs(f.Inputs, f.Recursive, suffix)
+	}
+	toDir := f.Output != "" && (strings.HasSuffix(f.Output, "/") || isDir(f.Output))
+	several := len(inputs)+len(inputErrs) > 1
+	if several && f.Output != "" && !toDir {
+		return usageError{fmt.Errorf("-o %s: several inputs need a directory (end the path with /)", f.Output)}
+	}
+
+	weightsPath := f.Weights
+	var model *ipt.Model
+	var err error
+	if weightsPath == "" {
+		weightsPath, model, err = findWeights(j, f.NumHeads)
+	} else {
+		model, err = ipt.Load(weightsPath, f.NumHeads)
+	}
 	if err != nil {
 		return err
 	}
-	task, err := selectTask(model.Config, j, f.Head, filepath.Base(f.Weights))
+	task, err := selectTask(model.Config, j, f.Head, filepath.Base(weightsPath))
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+
+	mode := f.Progress
+	if mode == "auto" {
+		mode = map[bool]string{true: "bar", false: ""}[isTerminal(os.Stderr)]
+	}
+	if mode == "none" || f.Quiet {
+		mode = ""
+	}
+	prog := newProgress(mode, os.Stderr, max(1, len(inputs)))
+	defer prog.clear()
+	say := func(format string, a ...any) {
+		prog.clear()
+		fmt.Fprintf(os.Stderr, "ipt: "+format+"\n", a...)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads}
+	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads, Progress: prog.tiles}
 	restore := func(in io.Reader, w io.Writer) error {
 		img, info, err := imageio.Decode(in)
 		if err != nil {
@@ -86,25 +124,39 @@ func (f *restoreFlags) run(j job) error {
 	}
 
 	if useStdin {
-		return writeOutput(f.Output, "", f.Force, func(w io.Writer) error { return restore(os.Stdin, w) })
+		prog.begin(0, "stdin")
+		err := writeOutput(f.Output, "", true, func(w io.Writer) error { return restore(os.Stdin, w) })
+		if err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+		return nil
 	}
-	toDir := f.Output != "" && (strings.HasSuffix(f.Output, "/") || isDir(f.Output))
-	if len(inputs) > 1 && f.Output != "" && !toDir {
-		return usageError{fmt.Errorf("-o %s: several inputs need a directory (end the path with /)", f.Output)}
+	failed, skipped := len(inputErrs), 0
+	for _, e := range inputErrs {
+		say("%v", e)
 	}
-	failed := 0
-	for _, in := range inputs {
+	for i, in := range inputs {
 		var dst string
 		switch {
 		case toDir:
-			dst = filepath.Join(f.Output, siblingName(filepath.Base(in), j.name))
+			dst = filepath.Join(f.Output, siblingName(filepath.Base(in), suffix))
 		case f.Output != "":
 			dst = f.Output
-		case len(inputs) == 1 && !isTerminal(os.Stdout):
+		case !several && !isTerminal(os.Stdout):
 			dst = "" // standard output
 		default:
-			dst = filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), j.name))
+			dst = filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), suffix))
 		}
+		if dst != "" && !f.Force {
+			if _, err := os.Stat(dst); err == nil && !sameFile(dst, in) {
+				if !f.Quiet {
+					say("%s: output %s exists, skipped (--force overwrites)", in, dst)
+				}
+				skipped++
+				continue
+			}
+		}
+		prog.begin(i, in)
 		err := writeOutput(dst, in, f.Force, func(w io.Writer) error {
 			fh, err := os.Open(in)
 			if err != nil {
@@ -117,14 +169,14 @@ func (f *restoreFlags) run(j job) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s: interrupted", in)
 			}
-			fmt.Fprintf(os.Stderr, "ipt: %s: %v\n", in, trimPath(err, in))
+			say("%s: %s", in, trimPath(err))
 			failed++
 		}
 	}
+	if several && (!f.Quiet || failed > 0) {
+		say("%d restored, %d skipped, %d failed", len(inputs)-failed+len(inputErrs)-skipped, skipped, failed)
+	}
 	if failed > 0 {
-		if len(inputs) > 1 {
-			fmt.Fprintf(os.Stderr, "ipt: %d of %d inputs failed\n", failed, len(inputs))
-		}
 		return silentError{}
 	}
 	return nil
@@ -135,8 +187,9 @@ type silentError struct{}
 
 func (silentError) Error() string { return "" }
 
-// trimPath drops a repeated "open NAME: " prefix from os errors.
-func trimPath(err error, name string) string {
+// trimPath drops the "open NAME: " prefix of os errors, since the caller
+// names the file already.
+func trimPath(err error) string {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err.Error()

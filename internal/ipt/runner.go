@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Runner restores whole images with one task of a model: it cuts them into
+// Runner restores whole images, one at a time, with one task of a model: it cuts them into
 // P×P tiles, runs the tiles through the model in batches, several batches at
 // once, and stitches the outputs. Results do not depend on Threads: batches
 // are formed the same way whatever the thread count, and their outputs are
@@ -20,11 +20,14 @@ type Runner struct {
 	Threads int // batches run at once; 0 means GOMAXPROCS
 	Batch   int // tiles per forward pass; 0 means 8
 	// Progress, if set, is called after each round of batches with the
-	// number of tiles done and the total for the current image pass.
+	// tiles done so far and the total for the image being restored (all
+	// eight passes of the self-ensemble together).
 	Progress func(done, total int)
 
 	mu         sync.Mutex
 	workspaces []*Workspace
+	pass       int // self-ensemble pass under way, and how many there are
+	passes     int
 }
 
 // Scale is the task's upscaling factor.
@@ -108,7 +111,7 @@ func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit fun
 			emit(i, slots[w].out[k*outPlane:(k+1)*outPlane])
 		}
 		if r.Progress != nil {
-			r.Progress(done, len(pos))
+			r.Progress(r.pass*len(pos)+done, max(1, r.passes)*len(pos))
 		}
 	}
 	return nil
@@ -133,8 +136,10 @@ func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ensembl
 		return nil, fmt.Errorf("empty image (%d×%d)", img.W, img.H)
 	}
 	if !ensemble {
+		r.pass, r.passes = 0, 1
 		return r.restoreOnce(ctx, img, tiling)
 	}
+	r.pass, r.passes = 0, 8
 	return r.selfEnsemble(ctx, img, tiling)
 }
 
@@ -167,6 +172,7 @@ func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling) (*
 	}
 	var sum *Image
 	for i, in := range inputs {
+		r.pass = i
 		out, err := r.restoreOnce(ctx, in, tiling)
 		if err != nil {
 			return nil, err
