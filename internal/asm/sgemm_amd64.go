@@ -56,6 +56,18 @@ func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *
 //go:noescape
 func Sgemm12x32AVX512(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
+// Transpose8AVX writes the transpose of the 8×n block at src (row stride
+// lds) to dst (row stride ldd); n must be a multiple of 8. Needs AVX.
+//
+//	for c := 0; c < n; c++ {
+//		for i := 0; i < 8; i++ {
+//			dst[c*ldd+i] = src[i*lds+c]
+//		}
+//	}
+//
+//go:noescape
+func Transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
+
 // PeakFMAAVX2 runs n trips of a loop of 12 independent 8-lane FMAs
 // (192 floating-point operations per trip) on zeros and returns; it
 // measures the FMA throughput of one core. Needs AVX2 and FMA3.

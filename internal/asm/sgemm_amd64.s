@@ -658,6 +658,80 @@ overwrite:
 	VZEROUPPER
 	RET
 
+// func Transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
+// Requires: AVX
+TEXT ·Transpose8AVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ ldd+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ lds+24(FP), BX
+	MOVQ n+32(FP), SI
+	SHLQ $0x02, CX
+	SHLQ $0x02, BX
+	LEAQ (DX)(BX*2), DI
+	ADDQ BX, DI
+	LEAQ (DX)(BX*4), R8
+	LEAQ (DI)(BX*4), R9
+	SHRQ $0x03, SI
+	JZ   done
+
+loop:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    (DX)(BX*1), Y1
+	VMOVUPS    (DX)(BX*2), Y2
+	VMOVUPS    (DI), Y3
+	VMOVUPS    (R8), Y4
+	VMOVUPS    (R8)(BX*1), Y5
+	VMOVUPS    (R8)(BX*2), Y6
+	VMOVUPS    (R9), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	LEAQ       (AX)(CX*2), R10
+	ADDQ       CX, R10
+	VMOVUPS    Y8, (AX)
+	VMOVUPS    Y9, (AX)(CX*1)
+	VMOVUPS    Y10, (AX)(CX*2)
+	VMOVUPS    Y11, (R10)
+	LEAQ       (AX)(CX*4), AX
+	LEAQ       (R10)(CX*4), R10
+	VMOVUPS    Y12, (AX)
+	VMOVUPS    Y13, (AX)(CX*1)
+	VMOVUPS    Y14, (AX)(CX*2)
+	VMOVUPS    Y15, (R10)
+	LEAQ       (AX)(CX*4), AX
+	ADDQ       $0x20, DX
+	ADDQ       $0x20, DI
+	ADDQ       $0x20, R8
+	ADDQ       $0x20, R9
+	DECQ       SI
+	JNZ        loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func PeakFMAAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·PeakFMAAVX2(SB), NOSPLIT, $0-8

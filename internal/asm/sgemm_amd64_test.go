@@ -97,3 +97,37 @@ func BenchmarkPeakFMA(b *testing.B) {
 	run("AVX2", cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3), PeakFMAAVX2, 192)
 	run("AVX512", cpuid.CPU.Supports(cpuid.AVX512F), PeakFMAAVX512, 768)
 }
+
+func TestTranspose8AVX(t *testing.T) {
+	if !cpuid.CPU.Supports(cpuid.AVX) {
+		t.Skip("CPU lacks AVX")
+	}
+	for _, n := range []int{0, 8, 16, 64, 200} {
+		for _, ldd := range []int{8, 16, 32, 13} {
+			lds := n + 5
+			src := make([]float32, 3+7*lds+n)
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, 2+max(n-1, 0)*ldd+8+4)
+			for i := range dst {
+				dst[i] = canary
+			}
+			if n > 0 {
+				Transpose8AVX(&dst[2], ldd, &src[3], lds, n)
+			} else {
+				Transpose8AVX(nil, ldd, nil, lds, 0)
+			}
+			for idx, v := range dst {
+				c, i := (idx-2)/ldd, (idx-2)%ldd
+				want := canary
+				if idx >= 2 && c < n && i < 8 {
+					want = src[3+i*lds+c]
+				}
+				if v != want {
+					t.Fatalf("n=%d ldd=%d: dst[%d] = %g, want %g", n, ldd, idx, v, want)
+				}
+			}
+		}
+	}
+}

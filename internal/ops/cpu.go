@@ -33,6 +33,8 @@ type gemmKernel struct {
 	// tile computes one full mr×nr tile with the contract of
 	// asm.SgemmGeneric. The driver guarantees the extents of a, b and c.
 	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
+	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
 	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
 	peak         func(n int)
 	flopsPerTrip int

@@ -12,6 +12,7 @@ var avx2Kernel = &gemmKernel{
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm6x16AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
+	transpose8:   transpose8AVX,
 	peak:         asm.PeakFMAAVX2,
 	flopsPerTrip: 12 * 8 * 2,
 }
@@ -21,8 +22,20 @@ var avx512Kernel = &gemmKernel{
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
+	transpose8:   transpose8AVX,
 	peak:         asm.PeakFMAAVX512,
 	flopsPerTrip: 24 * 16 * 2,
+}
+
+// transpose8AVX is asm.Transpose8AVX on slices: dst[c*ldd+i] = src[i*lds+c]
+// for i < 8, c < n (n a multiple of 8).
+func transpose8AVX(dst []float32, ldd int, src []float32, lds, n int) {
+	if n <= 0 {
+		return
+	}
+	_ = src[7*lds+n-1]
+	_ = dst[(n-1)*ldd+7]
+	asm.Transpose8AVX(&dst[0], ldd, &src[0], lds, n)
 }
 
 // platformKernels lists the assembly kernels with what this CPU lacks for

@@ -11,11 +11,24 @@ package ops
 //	dst[s*cols*w + c*w + i] = src[(r0+s*w+i)*ld + c0+c]   (0 past row r0+rows)
 //
 // This is B when transB (rows are columns of op(B)) and A when !transA.
-func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int) {
+// t8, if not nil, transposes 8 full rows at a time (asm.Transpose8AVX).
+func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int, t8 func(dst []float32, ldd int, src []float32, lds, n int)) {
 	for s := 0; s*w < rows; s++ {
 		d := dst[s*cols*w : (s+1)*cols*w]
 		h := min(w, rows-s*w)
 		i := 0
+		if t8 != nil && cols >= 8 {
+			c8 := cols &^ 7
+			for ; i+8 <= h; i += 8 {
+				o := (r0+s*w+i)*ld + c0
+				t8(d[i:], w, src[o:], ld, c8)
+				for j := 0; j < 8; j++ {
+					for c, v := range src[o+j*ld+c8 : o+j*ld+cols] {
+						d[(c8+c)*w+i+j] = v
+					}
+				}
+			}
+		}
 		for ; i+4 <= h; i += 4 {
 			o := (r0+s*w+i)*ld + c0
 			x0 := src[o : o+cols]

@@ -344,46 +344,58 @@ func TestPack(t *testing.T) {
 	for i := range src {
 		src[i] = rng.Float32()
 	}
-	for _, w := range []int{6, 12, 16, 32} {
-		for _, rows := range []int{1, 5, 7, 16, 17, 33} {
-			for _, cols := range []int{1, 3, 16, 19} {
-				r0, c0 := 11, 7
-				sl := (rows + w - 1) / w
-				dst := make([]float32, sl*w*cols)
-				for i := range dst {
-					dst[i] = -1
-				}
-				packRows(dst, src, ld, r0, rows, c0, cols, w)
-				for s := 0; s < sl; s++ {
-					for c := 0; c < cols; c++ {
-						for i := 0; i < w; i++ {
-							want := float32(0)
-							if s*w+i < rows {
-								want = src[(r0+s*w+i)*ld+c0+c]
-							}
-							if got := dst[s*cols*w+c*w+i]; got != want {
-								t.Fatalf("packRows w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", w, rows, cols, s, c, i, got, want)
-							}
+	t8s := map[string]func(dst []float32, ldd int, src []float32, lds, n int){"go": nil}
+	for _, c := range kernelTable {
+		if c.missing == "" && c.k.transpose8 != nil {
+			t8s[c.k.name] = c.k.transpose8
+		}
+	}
+	for t8name, t8 := range t8s {
+		for _, w := range []int{6, 8, 12, 16, 32} {
+			testPackW(t, src, ld, w, t8name, t8)
+		}
+	}
+}
+
+func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(dst []float32, ldd int, src []float32, lds, n int)) {
+	for _, rows := range []int{1, 5, 7, 8, 16, 17, 33} {
+		for _, cols := range []int{1, 3, 8, 16, 19, 27} {
+			r0, c0 := 11, 7
+			sl := (rows + w - 1) / w
+			dst := make([]float32, sl*w*cols)
+			for i := range dst {
+				dst[i] = -1
+			}
+			packRows(dst, src, ld, r0, rows, c0, cols, w, t8)
+			for s := 0; s < sl; s++ {
+				for c := 0; c < cols; c++ {
+					for i := 0; i < w; i++ {
+						want := float32(0)
+						if s*w+i < rows {
+							want = src[(r0+s*w+i)*ld+c0+c]
+						}
+						if got := dst[s*cols*w+c*w+i]; got != want {
+							t.Fatalf("packRows(%s) w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", t8name, w, rows, cols, s, c, i, got, want)
 						}
 					}
 				}
-				// packCols with the roles swapped: slivers of w columns.
-				cl := (cols + w - 1) / w
-				dst = make([]float32, cl*w*rows)
-				for i := range dst {
-					dst[i] = -1
-				}
-				packCols(dst, src, ld, r0, rows, c0, cols, w)
-				for s := 0; s < cl; s++ {
-					for r := 0; r < rows; r++ {
-						for j := 0; j < w; j++ {
-							want := float32(0)
-							if s*w+j < cols {
-								want = src[(r0+r)*ld+c0+s*w+j]
-							}
-							if got := dst[s*rows*w+r*w+j]; got != want {
-								t.Fatalf("packCols w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", w, rows, cols, s, r, j, got, want)
-							}
+			}
+			// packCols with the roles swapped: slivers of w columns.
+			cl := (cols + w - 1) / w
+			dst = make([]float32, cl*w*rows)
+			for i := range dst {
+				dst[i] = -1
+			}
+			packCols(dst, src, ld, r0, rows, c0, cols, w)
+			for s := 0; s < cl; s++ {
+				for r := 0; r < rows; r++ {
+					for j := 0; j < w; j++ {
+						want := float32(0)
+						if s*w+j < cols {
+							want = src[(r0+r)*ld+c0+s*w+j]
+						}
+						if got := dst[s*rows*w+r*w+j]; got != want {
+							t.Fatalf("packCols w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", w, rows, cols, s, r, j, got, want)
 						}
 					}
 				}

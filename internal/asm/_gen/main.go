@@ -55,6 +55,7 @@ func main() {
 	for _, s := range []isa{avx2, avx512} {
 		kernel(s)
 	}
+	transpose8()
 	peak(avx2, 12)
 	peak(avx512, 24)
 	Generate()
@@ -265,6 +266,91 @@ func peak(s isa, nacc int) {
 	Label("loop")
 	for i := 0; i < nacc; i++ {
 		VFMADD231PS(s.vec(nacc+(i%2)), s.vec(nacc+1-(i%2)), s.vec(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// transpose8 emits Transpose8AVX: an 8-row block transposed 8×8 at a time,
+// for packing B slivers from a transposed B (and A slivers from A).
+func transpose8() {
+	TEXT("Transpose8AVX", NOSPLIT, "func(dst *float32, ldd int, src *float32, lds int, n int)")
+	Pragma("noescape")
+	Doc(
+		"Transpose8AVX writes the transpose of the 8×n block at src (row stride",
+		"lds) to dst (row stride ldd); n must be a multiple of 8. Needs AVX.",
+		"",
+		"\tfor c := 0; c < n; c++ {",
+		"\t\tfor i := 0; i < 8; i++ {",
+		"\t\t\tdst[c*ldd+i] = src[i*lds+c]",
+		"\t\t}",
+		"\t}",
+	)
+	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	n := Load(Param("n"), GP64())
+	SHLQ(U8(2), ldd)
+	SHLQ(U8(2), lds)
+	// Rows 0-3 at src4 = src, rows 4-7 at src4 = src + 4·lds, each row i%4
+	// at (base)(lds*{0,1,2}) or base + 3·lds.
+	s3 := GP64()
+	LEAQ(Mem{Base: src, Index: lds, Scale: 2}, s3)
+	ADDQ(lds, s3)
+	s4 := GP64()
+	LEAQ(Mem{Base: src, Index: lds, Scale: 4}, s4)
+	s7 := GP64()
+	LEAQ(Mem{Base: s3, Index: lds, Scale: 4}, s7)
+	d3 := GP64()
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	r := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7}
+	t := []VecPhysical{Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+	rowMem := []Mem{
+		{Base: src}, {Base: src, Index: lds, Scale: 1}, {Base: src, Index: lds, Scale: 2}, {Base: s3},
+		{Base: s4}, {Base: s4, Index: lds, Scale: 1}, {Base: s4, Index: lds, Scale: 2}, {Base: s7},
+	}
+	for i := 0; i < 8; i++ {
+		VMOVUPS(rowMem[i], r[i])
+	}
+	// t: interleave pairs of rows.
+	for i := 0; i < 8; i += 2 {
+		VUNPCKLPS(r[i+1], r[i], t[i])
+		VUNPCKHPS(r[i+1], r[i], t[i+1])
+	}
+	// r: groups of four within each 128-bit lane.
+	for _, q := range [][3]int{{0, 0, 2}, {4, 4, 6}} {
+		base, a, b := q[0], q[1], q[2]
+		VSHUFPS(U8(0x44), t[b], t[a], r[base+0])
+		VSHUFPS(U8(0xEE), t[b], t[a], r[base+1])
+		VSHUFPS(U8(0x44), t[b+1], t[a+1], r[base+2])
+		VSHUFPS(U8(0xEE), t[b+1], t[a+1], r[base+3])
+	}
+	// Columns c..c+3 from the low lanes, c+4..c+7 from the high lanes.
+	for j := 0; j < 4; j++ {
+		VPERM2F128(U8(0x20), r[4+j], r[j], t[j])
+		VPERM2F128(U8(0x31), r[4+j], r[j], t[4+j])
+	}
+	LEAQ(Mem{Base: dst, Index: ldd, Scale: 2}, d3)
+	ADDQ(ldd, d3)
+	colMem := []Mem{{Base: dst}, {Base: dst, Index: ldd, Scale: 1}, {Base: dst, Index: ldd, Scale: 2}, {Base: d3}}
+	for j := 0; j < 4; j++ {
+		VMOVUPS(t[j], colMem[j])
+	}
+	LEAQ(Mem{Base: dst, Index: ldd, Scale: 4}, dst)
+	LEAQ(Mem{Base: d3, Index: ldd, Scale: 4}, d3)
+	colMem = []Mem{{Base: dst}, {Base: dst, Index: ldd, Scale: 1}, {Base: dst, Index: ldd, Scale: 2}, {Base: d3}}
+	for j := 0; j < 4; j++ {
+		VMOVUPS(t[4+j], colMem[j])
+	}
+	LEAQ(Mem{Base: dst, Index: ldd, Scale: 4}, dst)
+	for _, p := range []Register{src, s3, s4, s7} {
+		ADDQ(U8(32), p)
 	}
 	DECQ(n)
 	JNZ(LabelRef("loop"))
