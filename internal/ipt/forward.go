@@ -24,33 +24,51 @@ type Workspace struct {
 	colour     []float32 // [3, P, P] mean-shifted input tile
 }
 
-// NewWorkspace sizes a workspace for batches of up to batch tiles of m.
-func (m *Model) NewWorkspace(batch int) *Workspace {
-	c := m.Config
-	C, P, d, L := c.NFeats, c.PatchSize, c.Dim(), c.SeqLen()
-	maxScale := 1
+// workspaceSizes gives the length of every buffer of a workspace for
+// batch tiles: per-tile maps, token matrices, im2col scratch, tail buffers.
+func (c Config) workspaceSizes(batch int) (tileMap, feat, tokens, convScratch, up int) {
+	C, P := c.NFeats, c.PatchSize
+	tileMap = C * P * P
+	feat = batch * tileMap
+	tokens = batch * c.SeqLen() * c.Dim()
+	// The largest unrolled convolution is a 5×5 head conv at P×P or a 3×3
+	// tail conv at the largest intermediate size; the largest tail tensor
+	// has s²·C·P² values, before or after shuffling.
+	convScratch = ops.Conv2dScratch(C, P, P, 5)
+	up = tileMap
 	for _, s := range c.Scales {
-		maxScale = max(maxScale, s)
-	}
-	tokens := batch * L * d
-	// The largest unrolled convolution is either a 5×5 head conv at P×P or a
-	// 3×3 tail conv at the largest intermediate size.
-	convScratch := ops.Conv2dScratch(C, P, P, 5)
-	up := C * P * P // largest tail tensor: s²·C·P² values, before or after shuffling
-	for _, s := range c.Scales {
-		up = max(up, s*s*C*P*P)
+		up = max(up, s*s*tileMap)
 		convScratch = max(convScratch, ops.Conv2dScratch(C, s*P, s*P, 3))
 		if s == 4 {
 			convScratch = max(convScratch, ops.Conv2dScratch(C, 2*P, 2*P, 3))
 		}
 	}
+	return
+}
+
+// WorkspaceBytes is the memory one workspace for batch tiles takes.
+func (c Config) WorkspaceBytes(batch int) int64 {
+	tileMap, feat, tokens, convScratch, up := c.workspaceSizes(batch)
+	// 3 tile maps, the features, 5 token matrices + 4 in the attention
+	// scratch + the 4×-wide hidden layer, L² attention scores, two tail
+	// buffers and the mean-shifted input tile.
+	L := c.SeqLen()
+	n := 3*tileMap + feat + (5+4+4)*tokens + L*L + convScratch + 2*up + Colors*c.PatchSize*c.PatchSize
+	return 4 * int64(n)
+}
+
+// NewWorkspace sizes a workspace for batches of up to batch tiles of m.
+func (m *Model) NewWorkspace(batch int) *Workspace {
+	c := m.Config
+	tileMap, feat, tokens, convScratch, up := c.workspaceSizes(batch)
+	L, d := c.SeqLen(), c.Dim()
 	return &Workspace{
 		Batch:  batch,
 		cfg:    c,
-		x:      make([]float32, C*P*P),
-		t1:     make([]float32, C*P*P),
-		t2:     make([]float32, C*P*P),
-		feat:   make([]float32, batch*C*P*P),
+		x:      make([]float32, tileMap),
+		t1:     make([]float32, tileMap),
+		t2:     make([]float32, tileMap),
+		feat:   make([]float32, feat),
 		conv:   make([]float32, convScratch),
 		tok:    make([]float32, tokens),
 		s2:     make([]float32, tokens),
@@ -61,7 +79,7 @@ func (m *Model) NewWorkspace(batch int) *Workspace {
 		attn:   ops.NewAttentionScratch(batch, L, L, d),
 		up1:    make([]float32, up),
 		up2:    make([]float32, up),
-		colour: make([]float32, Colors*P*P),
+		colour: make([]float32, Colors*c.PatchSize*c.PatchSize),
 	}
 }
 

@@ -133,3 +133,12 @@ func numel(s []int) int {
 	}
 	return n
 }
+
+// Bytes is the memory the weights take.
+func (m *Model) Bytes() int64 {
+	var n int64
+	for _, t := range m.raw {
+		n += 4 * int64(len(t))
+	}
+	return n
+}

@@ -146,7 +146,7 @@ func TestParityBatchInvariance(t *testing.T) {
 	if err := m.Forward(1, in.F32[plane:], 1, one, ws1); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(t, one, both[outPlane:]); d > 1e-4 {
+	if d := maxAbsDiff(t, one, both[outPlane:]); d != 0 {
 		t.Errorf("tile 1 alone vs in a batch of 2: max |diff| %.3g", d)
 	}
 }
@@ -170,7 +170,8 @@ func testParityTiler(t *testing.T, m *Model, ck *weights.Checkpoint) {
 		task, _ := strconv.Atoi(g[2])
 		base := key[:len(key)-len(".input")]
 		want := tensor(t, ck, base+".output")
-		for _, threads := range []int{1, 2} {
+		var first *Image
+		for _, threads := range []int{1, 2, 3} {
 			r := &Runner{Model: m, Task: task, Threads: threads, Batch: 5}
 			out, err := r.Restore(context.Background(), imageFrom(tensor(t, ck, key)), TilingOfficial, g[1] == "x8")
 			if err != nil {
@@ -178,6 +179,11 @@ func testParityTiler(t *testing.T, m *Model, ck *weights.Checkpoint) {
 			}
 			if out.H != want.Shape[2] || out.W != want.Shape[3] {
 				t.Fatalf("%s: output %d×%d, want %d×%d", base, out.H, out.W, want.Shape[2], want.Shape[3])
+			}
+			if first == nil {
+				first = out
+			} else if d := maxAbsDiff(t, out.Pix, first.Pix); d != 0 {
+				t.Errorf("%s: %d threads differ from 1 thread by up to %.3g", base, threads, d)
 			}
 			d := maxAbsDiff(t, out.Pix, want.F32)
 			if d > parityTol {

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ipt-go/ipt/internal/ops"
 )
 
 // Runner restores whole images, one at a time, with one task of a model: it cuts them into
@@ -17,8 +19,12 @@ import (
 type Runner struct {
 	Model   *Model
 	Task    int
-	Threads int // batches run at once; 0 means GOMAXPROCS
-	Batch   int // tiles per forward pass; 0 means 8
+	Threads int // cores to use; 0 means GOMAXPROCS
+	Batch   int // most tiles per forward pass; 0 means DefaultBatch
+	// MemLimit, if positive, bounds the bytes of tile buffers and workspaces
+	// (the weights and image buffers not included): fewer tiles then run at
+	// once. Restore fails if not even one tile fits.
+	MemLimit int64
 	// Progress, if set, is called after each round of batches with the
 	// tiles done so far and the total for the image being restored (all
 	// eight passes of the self-ensemble together).
@@ -33,11 +39,16 @@ type Runner struct {
 // Scale is the task's upscaling factor.
 func (r *Runner) Scale() int { return r.Model.Config.Scales[r.Task] }
 
+// DefaultBatch is the default number of tiles per forward pass: 1024 token
+// rows per GEMM, enough to run the kernels at full speed, at ≈ 45 MB of
+// workspace per batch at the released size.
+const DefaultBatch = 4
+
 func (r *Runner) batch() int {
 	if r.Batch > 0 {
 		return r.Batch
 	}
-	return 8
+	return DefaultBatch
 }
 
 func (r *Runner) threads() int {
@@ -47,22 +58,76 @@ func (r *Runner) threads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// workspace hands out a workspace from the runner's free list.
-func (r *Runner) workspace() *Workspace {
+// workspace hands out a workspace for batch tiles from the runner's free
+// list, or a new one.
+func (r *Runner) workspace(batch int) *Workspace {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := len(r.workspaces); n > 0 {
-		ws := r.workspaces[n-1]
-		r.workspaces = r.workspaces[:n-1]
-		return ws
+	for i, ws := range r.workspaces {
+		if ws.Batch >= batch {
+			r.workspaces = append(r.workspaces[:i], r.workspaces[i+1:]...)
+			return ws
+		}
 	}
-	return r.Model.NewWorkspace(r.batch())
+	r.workspaces = nil // all too small: let them go rather than hoard memory
+	return r.Model.NewWorkspace(batch)
 }
 
 func (r *Runner) release(ws *Workspace) {
 	r.mu.Lock()
 	r.workspaces = append(r.workspaces, ws)
 	r.mu.Unlock()
+}
+
+// plan splits n tiles over the cores: with enough tiles, one batch per core
+// at a time, each GEMM on one thread (the cheapest way to use every core,
+// as attention and the element-wise ops parallelise with it); with fewer
+// tiles than cores, smaller batches and the spare cores inside the GEMMs.
+// Tile outputs do not depend on the batch size or the GEMM thread count
+// (TestParityBatchInvariance and the ops tests check it), so neither does
+// the result.
+func (r *Runner) plan(n int) (batch, workers int, err error) {
+	T := r.threads()
+	workers = max(1, min(T, n))
+	batch = max(1, min(r.batch(), (n+workers-1)/workers))
+	if r.MemLimit > 0 {
+		for r.batchBytes(batch)*int64(workers) > r.MemLimit {
+			switch {
+			case batch > 1:
+				batch--
+			case workers > 1:
+				workers--
+			default:
+				return 0, 0, fmt.Errorf("memory budget too small: one tile needs %d MiB on top of the weights and image", r.batchBytes(1)>>20)
+			}
+		}
+	}
+	ops.SetThreads(max(1, T/workers))
+	return batch, workers, nil
+}
+
+// ImageBytes estimates the memory restoring img takes besides the weights
+// and the tile workers: the input and its flips, the output canvases of the
+// tiler, the result.
+func (r *Runner) ImageBytes(img *Image, ensemble bool) int64 {
+	s := int64(r.Scale())
+	in := int64(Colors) * int64(img.H) * int64(img.W) * 4
+	out := in * s * s
+	n := 2*in + 6*out // the authors' tiler keeps sum, average and count canvases
+	if ensemble {
+		n += 4*in + 2*out // the flipped inputs and the running sum
+	}
+	return n
+}
+
+// batchBytes is the memory one worker running batch tiles takes: its
+// workspace, its tile input and output buffers, and GEMM packing buffers.
+func (r *Runner) batchBytes(batch int) int64 {
+	c := r.Model.Config
+	P, s := int64(c.PatchSize), int64(r.Scale())
+	tiles := int64(batch) * 4 * Colors * (P*P + P*s*P*s)
+	const gemmPacking = 5 << 20
+	return c.WorkspaceBytes(batch) + tiles + gemmPacking
 }
 
 // point is the top-left corner of a P×P tile in input pixels.
@@ -74,7 +139,10 @@ type point struct{ y, x int }
 func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit func(i int, out []float32)) error {
 	c := r.Model.Config
 	P, s := c.PatchSize, r.Scale()
-	B, W := r.batch(), r.threads()
+	B, W, err := r.plan(len(pos))
+	if err != nil {
+		return err
+	}
 	inPlane, outPlane := Colors*P*P, Colors*P*s*P*s
 	type slot struct{ in, out []float32 }
 	slots := make([]slot, W)
@@ -97,7 +165,7 @@ func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit fun
 				for i := lo; i < hi; i++ {
 					img.crop(sl.in[(i-lo)*inPlane:(i-lo+1)*inPlane], pos[i].y, pos[i].x, P, P)
 				}
-				ws := r.workspace()
+				ws := r.workspace(B)
 				defer r.release(ws)
 				return r.Model.Forward(r.Task, sl.in, hi-lo, sl.out, ws)
 			})
