@@ -12,6 +12,9 @@
 // are the job of the driver in internal/ops. The kernels check nothing: the
 // caller guarantees the CPU features and the extents of a, b and c.
 //
+// internal/ops never selects Sgemm12x32AVX512 on its own: it runs only when
+// asked for (IPT_CPU=avx512), until validated on more AVX-512 hardware.
+//
 // The assembly is built unless the purego tag is set; HaveAsm reports it.
 // sgemm_amd64.s and sgemm_amd64.go are generated: edit _gen/main.go and run
 // `go generate ./internal/asm` (or _gen/check.sh to verify they are current).

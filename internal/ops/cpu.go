@@ -10,19 +10,6 @@ import (
 	"github.com/ipt-go/ipt/internal/asm"
 )
 
-// GEMM kernel paths, chosen once per process and applied per Sgemm call:
-//
-//	generic  plain Go (asm.SgemmGeneric), always available
-//	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3; the default where present
-//	avx512   asm.Sgemm12x32AVX512; needs AVX-512F. It is NOT chosen
-//	         automatically: only IPT_CPU=avx512 or SetKernel("avx512")
-//	         select it, until it has been validated on more AVX-512 hardware
-//	         (it passes the tests on AMD Zen 4).
-//
-// The environment variable IPT_CPU=generic|avx2|avx512 forces a path at
-// start-up; if the CPU lacks it, the default stays in force and
-// KernelError reports why.
-
 // gemmKernel is one micro-kernel and its cache blocking.
 type gemmKernel struct {
 	name   string
@@ -65,11 +52,18 @@ var (
 func init() {
 	kernelTable = append([]kernelChoice{{k: genericKernel, auto: true}}, platformKernels()...)
 	activeKernel.Store(defaultKernel())
-	if env := os.Getenv("IPT_CPU"); env != "" {
-		if err := SetKernel(env); err != nil {
-			kernelErr = fmt.Errorf("IPT_CPU=%s: %w; using %s", env, err, Kernel())
-		}
+	kernelErr = applyKernelEnv(os.Getenv("IPT_CPU"))
+}
+
+// applyKernelEnv applies the value of IPT_CPU ("" leaves the default).
+func applyKernelEnv(env string) error {
+	if env == "" {
+		return nil
 	}
+	if err := SetKernel(env); err != nil {
+		return fmt.Errorf("IPT_CPU=%s: %w; using %s", env, err, Kernel())
+	}
+	return nil
 }
 
 // defaultKernel is the last automatic kernel this machine can run.
@@ -83,10 +77,23 @@ func defaultKernel() *gemmKernel {
 	return best
 }
 
-// SetKernel selects the GEMM path by name: "generic", "avx2" or "avx512", or
-// "auto" (or "") for the default. It returns an error, and changes nothing,
-// when the name is unknown or this CPU (or a purego build) lacks the path.
-// Safe to call concurrently with Sgemm; calls in flight finish on the old path.
+// SetKernel selects the GEMM path by name, or "auto" (or "") for the
+// default. The paths, detected once per process and applied per Sgemm call:
+//
+//	generic  plain Go (asm.SgemmGeneric); always available
+//	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3; the default where present
+//	avx512   asm.Sgemm12x32AVX512; needs AVX-512F. Never chosen by default:
+//	         only IPT_CPU=avx512 or SetKernel("avx512") select it, until it
+//	         has been validated on more AVX-512 hardware (it passes the tests
+//	         on AMD Zen 4, where it runs no faster than avx2).
+//
+// The environment variable IPT_CPU=generic|avx2|avx512 is applied the same
+// way at start-up; when it cannot be honoured the default stays in force
+// and KernelError says why.
+//
+// SetKernel returns an error, and changes nothing, when the name is unknown
+// or this CPU (or a purego build) lacks the path. It is safe to call
+// concurrently with Sgemm; calls in flight finish on the old path.
 func SetKernel(name string) error {
 	name = strings.ToLower(strings.TrimSpace(name))
 	if name == "" || name == "auto" {

@@ -24,8 +24,13 @@ import "sync"
 const gemmSmallWork = 128
 
 // gemmThreadWork is the least m·n·k worth a thread of its own: waking a
-// goroutine costs a few microseconds, which buys about this much arithmetic.
-const gemmThreadWork = 1 << 19
+// worker and the scheduler's spinning cost tens of microseconds of CPU, so
+// below about 40µs of work per thread (a 256×256×48 attention product, say)
+// one thread is the better use of the cores; callers with many such
+// products should run them in parallel themselves.
+//
+// A variable so that tests can split small products.
+var gemmThreadWork = 1 << 22
 
 // gemmCall holds one Sgemm call, shared by its threads.
 type gemmCall struct {
@@ -66,7 +71,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		kcb: kBlock(k, kern.kc), packA: packA(transA, m, n, k, kern),
 	}
-	tm, tn := gemmSplit(kern, threads, m, n, k)
+	tm, tn := gemmSplit(kern, threads, transA, transB, m, n, k)
 	if tm*tn > 1 {
 		startWorkers(tm*tn - 1)
 		g.pending.Add(tm*tn - 1)
@@ -106,10 +111,11 @@ func packA(transA bool, m, n, k int, kern *gemmKernel) bool {
 
 // gemmSplit chooses a grid of tm×tn threads over C for up to threads
 // threads: each thread gets at least gemmThreadWork of m·n·k, and the grid
-// minimises the largest thread's share of tiles plus its packing work.
-// Ties go to splitting rows (threads then pack the same B panel, which
-// stays in the shared L3).
-func gemmSplit(kern *gemmKernel, threads, m, n, k int) (tm, tn int) {
+// minimises the largest thread's time: its tiles (about 16 FMAs a cycle)
+// plus the packing it does (a pass over its columns of B unless B is read
+// in place; over its rows of A when A is packed). Ties go to splitting
+// columns, which duplicates no packing.
+func gemmSplit(kern *gemmKernel, threads int, transA, transB bool, m, n, k int) (tm, tn int) {
 	t := min(threads, max(1, m*n*k/gemmThreadWork))
 	if t <= 1 {
 		return 1, 1
@@ -118,20 +124,23 @@ func gemmSplit(kern *gemmKernel, threads, m, n, k int) (tm, tn int) {
 	nt := (n + kern.nr - 1) / kern.nr
 	tm, tn = 1, 1
 	best := -1.0
-	for u := t; u >= 1; u-- { // u threads; prefer all t of them
-		for a := 1; a <= u; a++ {
+	for u := t; u >= 1 && best < 0; u-- { // u threads; prefer all t of them
+		for a := u; a >= 1; a-- { // a threads over rows, u/a over columns
 			if u%a != 0 || a > mt || u/a > nt {
 				continue
 			}
-			rows := float64((mt+a-1)/a) * float64(kern.mr)
-			cols := float64((nt+u/a-1)/(u/a)) * float64(kern.nr)
-			cost := rows*cols/16 + cols + rows // tiles (16 FMAs a cycle) + packing B and A
-			if best < 0 || cost < best*0.999 || (cost <= best*1.001 && a > tm && a*(u/a) == tm*tn) {
+			rows := (mt + a - 1) / a * kern.mr
+			cols := (nt + u/a - 1) / (u / a) * kern.nr
+			cost := float64(rows) * float64(cols) / 16
+			if transB || rows > kern.mc { // see run: B in place otherwise
+				cost += float64(cols)
+			}
+			if packA(transA, rows, cols, k, kern) {
+				cost += float64(rows)
+			}
+			if best < 0 || cost <= best {
 				best, tm, tn = cost, a, u/a
 			}
-		}
-		if best >= 0 {
-			break
 		}
 	}
 	return tm, tn

@@ -176,6 +176,8 @@ var gemmTransposes = [][2]bool{{false, false}, {false, true}, {true, false}, {tr
 
 // TestSgemmPaths runs the same cases against every path the machine has.
 func TestSgemmPaths(t *testing.T) {
+	defer func(w int) { gemmThreadWork = w }(gemmThreadWork)
+	gemmThreadWork = 1 << 12 // let the thread split meet the edge cases
 	rng := rand.New(rand.NewPCG(7, 11))
 	for _, kern := range gemmKernels(t) {
 		t.Run(kern.name, func(t *testing.T) {
@@ -218,6 +220,8 @@ func TestSgemmPaths(t *testing.T) {
 // TestSgemmThreadInvariance: the result is bit for bit the same for any
 // number of threads.
 func TestSgemmThreadInvariance(t *testing.T) {
+	defer func(w int) { gemmThreadWork = w }(gemmThreadWork)
+	gemmThreadWork = 1 // split even these small products
 	rng := rand.New(rand.NewPCG(3, 5))
 	shapes := [][3]int{{300, 200, 70}, {64, 576, 300}, {97, 1000, 33}, {250, 48, 256}, {1, 4000, 300}, {2000, 3, 200}}
 	for _, kern := range gemmKernels(t) {
@@ -405,10 +409,12 @@ func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(ds
 }
 
 func TestGemmSplit(t *testing.T) {
+	defer func(w int) { gemmThreadWork = w }(gemmThreadWork)
 	for _, kern := range gemmKernels(t) {
-		for _, s := range [][3]int{{2048, 2304, 576}, {64, 2304, 1600}, {256, 256, 48}, {256, 48, 256}, {5, 5, 5}, {6, 16, 1 << 20}} {
+		for i, s := range [][3]int{{2048, 2304, 576}, {64, 2304, 1600}, {256, 256, 48}, {256, 48, 256}, {5, 5, 5}, {6, 16, 1 << 20}} {
+			gemmThreadWork = 1 << (i % 3 * 10) // 1, 1K, 1M
 			for threads := 1; threads <= 8; threads++ {
-				tm, tn := gemmSplit(kern, threads, s[0], s[1], s[2])
+				tm, tn := gemmSplit(kern, threads, false, true, s[0], s[1], s[2])
 				if tm < 1 || tn < 1 || tm*tn > threads {
 					t.Fatalf("%s: gemmSplit(%d threads, %v) = %d×%d", kern.name, threads, s, tm, tn)
 				}
@@ -430,4 +436,22 @@ func TestGemmSplit(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestKernelEnv(t *testing.T) {
+	defer SetKernel(Kernel())
+	if err := applyKernelEnv(""); err != nil {
+		t.Errorf("IPT_CPU unset: %v", err)
+	}
+	if err := applyKernelEnv("generic"); err != nil || Kernel() != "generic" {
+		t.Errorf("IPT_CPU=generic: err %v, kernel %s", err, Kernel())
+	}
+	err := applyKernelEnv("avx9000")
+	if err == nil || !strings.Contains(err.Error(), "IPT_CPU=avx9000") || Kernel() != "generic" {
+		t.Errorf("IPT_CPU=avx9000: err %v, kernel %s (want an error and generic kept)", err, Kernel())
+	}
+	if err := applyKernelEnv("AUTO"); err != nil || Kernel() != defaultKernel().name {
+		t.Errorf("IPT_CPU=AUTO: err %v, kernel %s", err, Kernel())
+	}
+	t.Logf("default path %s; usable %v; KernelError at start-up: %v", defaultKernel().name, Kernels(), KernelError())
 }
