@@ -299,3 +299,25 @@ func TestConvertRoundTrip(t *testing.T) {
 		t.Error("convert overwrote an existing file without --force")
 	}
 }
+
+func TestMemoryBudget(t *testing.T) {
+	in := writePNG(t, "", 50, 41, false)
+	args := append([]string{"sr", "-x2", "--tiling", "official"}, tinyArgs...)
+	free := runIPT(t, in, nil, args...)
+	tight := runIPT(t, in, nil, append(args, "--mem", "20MB")...)
+	if free.code != 0 || tight.code != 0 {
+		t.Fatalf("exit %d/%d: %s %s", free.code, tight.code, free.stderr, tight.stderr)
+	}
+	if !bytes.Equal(free.stdout, tight.stdout) {
+		t.Error("a memory budget changed the output")
+	}
+	r := runIPT(t, in, nil, append(args, "--mem", "1MB")...)
+	if r.code != 2 {
+		t.Fatalf("--mem 1MB: exit %d, want 2", r.code)
+	}
+	oneLine(t, r.stderr, "weights alone")
+	r = runIPT(t, in, nil, append(args, "--mem", "lots")...)
+	if r.code != 2 {
+		t.Fatalf("--mem lots: exit %d, want 2", r.code)
+	}
+}

@@ -9,4 +9,9 @@ require (
 	golang.org/x/sync v0.25.0
 )
 
-require golang.org/x/sys v0.41.0 // indirect
+require (
+	github.com/disintegration/imaging v1.6.2 // indirect
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	golang.org/x/image v0.48.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

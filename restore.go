@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/ipt-go/ipt/internal/imageio"
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -28,7 +31,8 @@ type restoreFlags struct {
 	Tiling    string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, about 16 times the work)."`
 	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
 	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
-	Threads   int      `placeholder:"N" help:"Tile batches run at once (default: the number of CPUs). The output does not depend on it."`
+	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
+	Mem       string   `placeholder:"SIZE" help:"Memory budget, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
 	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
 }
@@ -93,6 +97,19 @@ func (f *restoreFlags) run(j job) error {
 	if err != nil {
 		return err
 	}
+	var memLimit int64
+	if f.Mem != "" {
+		budget, err := humanize.ParseBytes(f.Mem)
+		if err != nil || budget == 0 || budget > 1<<50 {
+			return usageError{fmt.Errorf("--mem %s: not a size like 2GiB or 800MB", f.Mem)}
+		}
+		// The weights stay resident; keep the GC within the budget too.
+		memLimit = int64(budget) - model.Bytes()
+		if memLimit <= 0 {
+			return usageError{fmt.Errorf("--mem %s: the weights alone take %s", f.Mem, humanize.IBytes(uint64(model.Bytes())))}
+		}
+		debug.SetMemoryLimit(int64(budget))
+	}
 
 	mode := f.Progress
 	if mode == "auto" {
@@ -115,6 +132,9 @@ func (f *restoreFlags) run(j job) error {
 		img, info, err := imageio.Decode(in)
 		if err != nil {
 			return err
+		}
+		if memLimit > 0 {
+			r.MemLimit = memLimit - r.ImageBytes(img, f.Ensemble)
 		}
 		out, err := r.Restore(ctx, img, ipt.Tiling(f.Tiling), f.Ensemble)
 		if err != nil {

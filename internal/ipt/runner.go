@@ -185,6 +185,29 @@ func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit fun
 	return nil
 }
 
+// ForwardTiles runs n independent P×P tiles (in: [n, 3, P, P]) through the
+// model exactly as a restoration does — same batches, same threads — and
+// writes their outputs to out ([n, 3, P·s, P·s]). It is what benchmarks time.
+func (r *Runner) ForwardTiles(ctx context.Context, in []float32, n int, out []float32) error {
+	P, s := r.Model.Config.PatchSize, r.Scale()
+	// The tiles side by side form a P × n·P image.
+	strip := NewImage(P, n*P)
+	pos := make([]point, n)
+	for i := range pos {
+		pos[i] = point{0, i * P}
+		for c := 0; c < Colors; c++ {
+			for y := 0; y < P; y++ {
+				copy(strip.Pix[(c*P+y)*n*P+i*P:][:P], in[((i*Colors+c)*P+y)*P:][:P])
+			}
+		}
+	}
+	outPlane := Colors * P * s * P * s
+	r.pass, r.passes = 0, 1
+	return r.runTiles(ctx, strip, pos, func(i int, tile []float32) {
+		copy(out[i*outPlane:(i+1)*outPlane], tile)
+	})
+}
+
 // Tiling names a way of cutting an image into tiles.
 type Tiling string
 

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/ipt-go/ipt/internal/ipt"
+	"github.com/ipt-go/ipt/internal/ops"
+)
+
+type benchCmd struct {
+	Tiles   int  `default:"8" placeholder:"N" help:"48×48 tiles per timed run."`
+	Runs    int  `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run."`
+	Threads int  `placeholder:"N" help:"Cores to use (default: all)."`
+	JSON    bool `name:"json" help:"Print one JSON object."`
+}
+
+// benchResult is what ipt bench reports; the JSON names are fixed for scripts.
+type benchResult struct {
+	Kernel      string  `json:"kernel"`
+	Threads     int     `json:"threads"`
+	Tiles       int     `json:"tiles"`
+	Runs        int     `json:"runs"`
+	MsPerTile   float64 `json:"ms_per_tile"`
+	TileGFLOPS  float64 `json:"tile_gflops"`
+	GemmGFLOPS  float64 `json:"gemm_gflops"`
+	PeakGFLOPS  float64 `json:"peak_gflops"`
+	PeakPercent float64 `json:"forward_percent_of_peak"`
+	CPU         string  `json:"cpu"`
+}
+
+// flopsPerTile counts the multiply-adds (×2) of one forward pass of config c
+// at scale 1: head and tail convolutions and the transformer's products.
+func flopsPerTile(c ipt.Config) float64 {
+	C, P, d, L := float64(c.NFeats), float64(c.PatchSize), float64(c.Dim()), float64(c.SeqLen())
+	pix := P * P
+	conv := pix * (3*C*9 + 4*C*C*25 + C*3*9 + 2*3*3) // head conv, 2 ResBlocks, tail conv, mean shifts
+	attn := 4*L*d*d + 2*L*L*d                        // projections, scores and weighted sum
+	ffn := 2 * L * d * 4 * d
+	body := L*d*d + float64(c.EncLayers)*(attn+ffn) + float64(c.DecLayers)*(2*attn+ffn) + ffn
+	return 2 * (conv + body)
+}
+
+// Run times the released-size ×1 model on random weights and the GEMM of
+// its FFN shape, and measures the FMA peak of the machine.
+func (b *benchCmd) Run() error {
+	if b.Tiles < 1 || b.Runs < 1 || b.Threads < 0 {
+		return usageError{fmt.Errorf("--tiles and --runs must be positive")}
+	}
+	threads := b.Threads
+	if threads == 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	cfg := ipt.ReleasedConfig(1)
+	model, err := ipt.RandomModel(cfg, 1)
+	if err != nil {
+		return err
+	}
+	P := cfg.PatchSize
+	rng := rand.New(rand.NewPCG(1, 2))
+	in := make([]float32, b.Tiles*3*P*P)
+	for i := range in {
+		in[i] = rng.Float32() * 255
+	}
+	out := make([]float32, len(in))
+	r := &ipt.Runner{Model: model, Task: 0, Threads: threads}
+	tile := func() time.Duration {
+		start := time.Now()
+		if err := r.ForwardTiles(context.Background(), in, b.Tiles, out); err != nil {
+			panic(err)
+		}
+		return time.Since(start)
+	}
+	tile()
+	msPerTile := median(b.Runs, tile).Seconds() * 1000 / float64(b.Tiles)
+
+	// The FFN's first product at 8 tiles: [2048 × 576] · [2304 × 576]ᵀ.
+	const m, n, k = 2048, 2304, 576
+	a, w, c := make([]float32, m*k), make([]float32, n*k), make([]float32, m*n)
+	for i := range a {
+		a[i] = rng.Float32() - 0.5
+	}
+	for i := range w {
+		w[i] = rng.Float32() - 0.5
+	}
+	ops.SetThreads(threads)
+	gemm := func() time.Duration {
+		start := time.Now()
+		ops.Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
+		return time.Since(start)
+	}
+	gemm()
+	gemmGF := 2 * m * n * k / median(max(b.Runs, 5), gemm).Seconds() / 1e9
+
+	peak := ops.PeakGFLOPS(200*time.Millisecond) * float64(threads)
+	tileGF := flopsPerTile(cfg) / (msPerTile / 1000) / 1e9
+	res := benchResult{
+		Kernel: ops.Kernel(), Threads: threads, Tiles: b.Tiles, Runs: b.Runs,
+		MsPerTile: round3(msPerTile), TileGFLOPS: round3(tileGF), GemmGFLOPS: round3(gemmGF),
+		PeakGFLOPS: round3(peak), PeakPercent: round3(100 * tileGF / peak), CPU: cpuName(),
+	}
+	if b.JSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("kernel %s, %d threads, %s\n", res.Kernel, threads, res.CPU)
+	fmt.Printf("released-size ×1 forward: %.1f ms per 48×48 tile (median of %d runs of %d tiles), %.1f GFLOP/s\n", res.MsPerTile, b.Runs, b.Tiles, res.TileGFLOPS)
+	fmt.Printf("GEMM 2048×576 · 576×2304: %.1f GFLOP/s\n", res.GemmGFLOPS)
+	fmt.Printf("FMA peak: %.1f GFLOP/s; the forward runs at %.0f%% of it\n", res.PeakGFLOPS, res.PeakPercent)
+	return nil
+}
+
+func median(runs int, f func() time.Duration) time.Duration {
+	d := make([]time.Duration, runs)
+	for i := range d {
+		d[i] = f()
+	}
+	slices.Sort(d)
+	return d[runs/2]
+}
