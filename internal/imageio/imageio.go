@@ -1,15 +1,53 @@
 // Package imageio converts between encoded images and the planar float
 // images the model works on, keeping what the output needs to look like the
-// input (bit depth, format).
+// input: bit depth, alpha, greyness and the colour profile.
+//
+// # Reading
+//
+// [Read] takes one whole file: PNG, JPEG, GIF (first frame), BMP, TIFF,
+// WebP, PPM/PGM (P6/P5) or PAM (P7). A JPEG's EXIF orientation is applied;
+// other formats' orientation tags are not (browsers and most tools ignore
+// them too). [StreamReader] splits a stream of concatenated PNG or
+// PPM/PGM/PAM images (what ffmpeg -f image2pipe writes) image by image,
+// never reading past the image it returns.
+//
+// Colour values land on the 0..255 scale: 8-bit samples as their integer
+// values, 16-bit samples as value/257. JPEG and other YCbCr images are
+// converted to 8-bit RGB the way libjpeg does; premultiplied inputs (TIFF
+// with associated alpha) are un-premultiplied.
+//
+// # Writing
+//
+// [Write] encodes a [Picture] as PNG, JPEG, TIFF, BMP, PPM or PAM; a stream
+// is written by calling it once per picture with the stream's format.
+// Values are clamped to 0..255 and rounded half to even ([Quantize]); deep
+// pictures are written with 16 bits per sample where the format allows it.
+//
+//	format  depth      alpha        grey          ICC profile
+//	png     8, 16      yes          yes (a)       yes (iCCP)
+//	jpeg    8          dropped (b)  yes           yes (APP2 ICC_PROFILE)
+//	tiff    8, 16      yes          yes (a)       yes (tag 34675)
+//	bmp     8          yes (32 bpp) yes           no (c)
+//	ppm     8, 16      dropped      yes (P5)      no (d)
+//	pam     8, 16      yes          yes           no (d)
+//
+// (a) Grey with alpha is written as RGBA with equal channels: neither the
+// standard PNG encoder nor x/image/tiff writes a grey+alpha colour type.
+// (b) JPEG has no alpha channel; the colour planes are written as they are
+// (no compositing onto a background). (c) x/image/bmp writes the
+// BITMAPINFOHEADER, which has no profile fields (only the V5 header does).
+// (d) Netpbm formats have no place for metadata.
+//
+// # Limits
+//
+// Claimed dimensions are checked against [MaxPixels] before any pixel memory
+// is allocated, and input is read only up to a size a file of those
+// dimensions can plausibly have, so hostile input costs bounded memory.
+// Errors are short and name the problem, not the file: callers prefix it.
 package imageio
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"math"
 
@@ -20,108 +58,87 @@ import (
 // allocated for it (a hostile PNG can claim 2³¹×2³¹ in a few bytes).
 const MaxPixels = 1 << 28
 
-// Info describes a decoded input so the output can match it.
-type Info struct {
-	Format string // "png", "jpeg", …, as image.Decode names it
-	Deep   bool   // 16 bits per channel
+// maxICCBytes bounds an embedded colour profile (real ones are at most a few
+// MB; a JPEG cannot hold more than 255 segments of 65519 bytes).
+const maxICCBytes = 16 << 20
+
+// Picture is one image as the model sees it, plus what the output needs to
+// look like the input.
+type Picture struct {
+	Color  *ipt.Image // RGB planes on 0..255; grey inputs are replicated to 3 channels
+	Alpha  []float32  // [H·W] on 0..255, nil when the input had no alpha or was fully opaque
+	Grey   bool       // the input had no colour: the output is written grey
+	Deep   bool       // 16 bits per sample
+	Format string     // the input's format: png, jpeg, gif, bmp, tiff, webp, ppm (P5/P6) or pam
+	ICC    []byte     // embedded colour profile, nil if none
 }
 
-// Decode reads one image and returns it on the 0..255 scale. 16-bit inputs
-// keep their precision (value/257).
-func Decode(r io.Reader) (*ipt.Image, Info, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, Info{}, err
+// WithColor returns the output picture for a restored colour image c: c
+// replaces the colour planes and the alpha plane is resized to c's size
+// with Catmull-Rom bicubic interpolation (kept as is when the size did not
+// change); the other fields are p's. The resize works at 16-bit precision
+// (x/image/draw.CatmullRom on 16-bit grey), so 16-bit alpha keeps its
+// depth and 8-bit alpha is not rounded before the output is quantized.
+func (p *Picture) WithColor(c *ipt.Image) *Picture {
+	out := *p
+	out.Color = c
+	if p.Alpha != nil && (c.H != p.Color.H || c.W != p.Color.W) {
+		out.Alpha = resizeAlpha(p.Alpha, p.Color.H, p.Color.W, c.H, c.W)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, Info{}, describe(err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, Info{}, fmt.Errorf("image has no pixels (%d×%d)", cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, Info{}, fmt.Errorf("image claims %d×%d pixels, more than the %d this tool accepts", cfg.Width, cfg.Height, MaxPixels)
-	}
-	src, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, Info{}, describe(err)
-	}
-	info := Info{Format: format, Deep: isDeep(src)}
-	return toPlanar(src), info, nil
-}
-
-func describe(err error) error {
-	switch {
-	case errors.Is(err, image.ErrFormat):
-		return errors.New("not an image in a supported format")
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errors.New("truncated image")
-	}
-	return err
-}
-
-func isDeep(m image.Image) bool {
-	switch m.(type) {
-	case *image.RGBA64, *image.NRGBA64, *image.Gray16:
-		return true
-	}
-	return false
-}
-
-// toPlanar converts any image to a planar float RGB image on 0..255.
-// Colours are read non-premultiplied so transparent pixels keep their colour.
-func toPlanar(src image.Image) *ipt.Image {
-	b := src.Bounds()
-	h, w := b.Dy(), b.Dx()
-	out := ipt.NewImage(h, w)
-	plane := h * w
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			c := color.NRGBA64Model.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
-			i := y*w + x
-			out.Pix[i] = float32(c.R) / 257
-			out.Pix[plane+i] = float32(c.G) / 257
-			out.Pix[2*plane+i] = float32(c.B) / 257
-		}
-	}
-	return out
+	return &out
 }
 
 // Quantize clamps v to [0, 255] and rounds half to even, as the authors'
-// code does before saving.
+// code does before saving. NaN maps to 0.
 func Quantize(v float32) uint8 {
+	if v != v {
+		return 0
+	}
 	return uint8(math.RoundToEven(float64(min(max(v, 0), 255))))
 }
 
 // quantize16 maps v on 0..255 to 16 bits: clamped, scaled by 257, rounded
-// half to even.
+// half to even; NaN maps to 0.
 func quantize16(v float32) uint16 {
+	if v != v {
+		return 0
+	}
 	return uint16(math.RoundToEven(float64(min(max(v, 0), 255)) * 257))
 }
 
-// ToImage converts a model output to an 8- or 16-bit RGB image.
-func ToImage(im *ipt.Image, deep bool) image.Image {
-	plane := im.H * im.W
-	rect := image.Rect(0, 0, im.W, im.H)
-	if deep {
-		out := image.NewNRGBA64(rect)
-		for i := 0; i < plane; i++ {
-			out.SetNRGBA64(i%im.W, i/im.W, color.NRGBA64{quantize16(im.Pix[i]), quantize16(im.Pix[plane+i]), quantize16(im.Pix[2*plane+i]), 0xffff})
-		}
-		return out
-	}
-	out := image.NewNRGBA(rect)
-	for i := 0; i < plane; i++ {
-		out.Pix[4*i] = Quantize(im.Pix[i])
-		out.Pix[4*i+1] = Quantize(im.Pix[plane+i])
-		out.Pix[4*i+2] = Quantize(im.Pix[2*plane+i])
-		out.Pix[4*i+3] = 255
-	}
-	return out
+// Info describes a decoded input so the output can match it.
+//
+// Deprecated: use [Read], whose [Picture] carries this and more.
+type Info struct {
+	Format string // "png", "jpeg", …
+	Deep   bool   // 16 bits per channel
 }
 
-// EncodePNG writes im as PNG, 16-bit when deep.
+// Decode reads one image and returns its colour planes.
+//
+// Deprecated: use [Read]; Decode drops alpha, greyness and the profile.
+func Decode(r io.Reader) (*ipt.Image, Info, error) {
+	p, err := Read(r)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return p.Color, Info{Format: p.Format, Deep: p.Deep}, nil
+}
+
+// EncodePNG writes im as an RGB PNG, 16-bit when deep.
+//
+// Deprecated: use [Write].
 func EncodePNG(w io.Writer, im *ipt.Image, deep bool) error {
-	return png.Encode(w, ToImage(im, deep))
+	return Write(w, &Picture{Color: im, Deep: deep}, "png", 0)
+}
+
+// checkSize refuses dimensions that are empty or larger than MaxPixels.
+func checkSize(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("image has no pixels (%d×%d)", w, h)
+	}
+	if int64(w)*int64(h) > MaxPixels {
+		return fmt.Errorf("image claims %d×%d pixels, more than the %d this tool accepts", w, h, MaxPixels)
+	}
+	return nil
 }

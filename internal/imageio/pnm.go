@@ -1,0 +1,274 @@
+package imageio
+
+// Netpbm glue: binary PGM (P5), PPM (P6) and PAM (P7), 8 or 16 bits a
+// sample, as ffmpeg's image2pipe writes them.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/ipt-go/ipt/internal/ipt"
+)
+
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
+// maxPNMHeader bounds a header with its comments.
+const maxPNMHeader = 64 << 10
+
+// headerReader reads header bytes within a budget; end of input is a
+// truncated image.
+type headerReader struct {
+	r    io.ByteReader
+	left int
+}
+
+func (h *headerReader) byte() (byte, error) {
+	if h.left == 0 {
+		return 0, errors.New("PPM/PAM header too long")
+	}
+	h.left--
+	c, err := h.r.ReadByte()
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = errTruncated
+	}
+	return c, err
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// number reads a decimal field of a P5/P6 header, skipping whitespace and
+// comments before it, and the one whitespace byte after it.
+func (h *headerReader) number() (int, error) {
+	c, err := h.byte()
+	for err == nil && (isSpace(c) || c == '#') {
+		if c == '#' {
+			for err == nil && c != '\n' && c != '\r' {
+				c, err = h.byte()
+			}
+			continue
+		}
+		c, err = h.byte()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if c < '0' || c > '9' {
+		return 0, fmt.Errorf("PPM header: unexpected %q", c)
+	}
+	v := 0
+	for ; c >= '0' && c <= '9'; c, err = h.byte() {
+		if v = v*10 + int(c-'0'); v > 1<<30 {
+			return 0, errors.New("PPM header: number too large")
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !isSpace(c) {
+		return 0, fmt.Errorf("PPM header: unexpected %q after a number", c)
+	}
+	return v, nil
+}
+
+func (h *headerReader) line() (string, error) {
+	var b []byte
+	for {
+		c, err := h.byte()
+		if err != nil {
+			return "", err
+		}
+		if c == '\n' {
+			return strings.TrimSpace(string(b)), nil
+		}
+		b = append(b, c)
+	}
+}
+
+// pamDepths are the PAM tuple types this package reads, by their depth.
+var pamDepths = map[string]int{
+	"GRAYSCALE": 1, "GRAYSCALE_ALPHA": 2, "RGB": 3, "RGB_ALPHA": 4,
+	"BLACKANDWHITE": 1, "BLACKANDWHITE_ALPHA": 2,
+}
+
+// pamHeader reads a P7 header after the magic: KEY value lines up to ENDHDR.
+func (h *headerReader) pamHeader() (w, ht, depth, maxval int, err error) {
+	if rest, err := h.line(); err != nil || rest != "" {
+		return 0, 0, 0, 0, cmpErr(err, errors.New("PAM header: junk after P7"))
+	}
+	fields := map[string]int{"WIDTH": -1, "HEIGHT": -1, "DEPTH": -1, "MAXVAL": -1}
+	tuple := ""
+	for {
+		l, err := h.line()
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		key, val, _ := strings.Cut(l, " ")
+		val = strings.TrimSpace(val)
+		switch key {
+		case "ENDHDR":
+			for k, v := range fields {
+				if v < 0 {
+					return 0, 0, 0, 0, fmt.Errorf("PAM header: no %s", k)
+				}
+			}
+			depth = fields["DEPTH"]
+			if tuple != "" && pamDepths[tuple] != depth {
+				return 0, 0, 0, 0, fmt.Errorf("PAM header: TUPLTYPE %s with DEPTH %d not supported", tuple, depth)
+			}
+			return fields["WIDTH"], fields["HEIGHT"], depth, fields["MAXVAL"], nil
+		case "TUPLTYPE":
+			tuple = val
+		case "WIDTH", "HEIGHT", "DEPTH", "MAXVAL":
+			v, err := strconv.Atoi(val)
+			if err != nil || v < 0 || v > 1<<30 {
+				return 0, 0, 0, 0, fmt.Errorf("PAM header: bad %s %q", key, val)
+			}
+			fields[key] = v
+		default:
+			return 0, 0, 0, 0, fmt.Errorf("PAM header: unknown field %q", key)
+		}
+	}
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// readPNM reads one P5, P6 or P7 image from r, positioned after the magic
+// ("P" and the digit), reading no byte past the image.
+func readPNM(r byteReader, magic byte) (*Picture, error) {
+	h := &headerReader{r: r, left: maxPNMHeader}
+	var w, ht, depth, maxval int
+	var err error
+	format := "ppm"
+	switch magic {
+	case '5', '6':
+		depth = 1
+		if magic == '6' {
+			depth = 3
+		}
+		if w, err = h.number(); err == nil {
+			if ht, err = h.number(); err == nil {
+				maxval, err = h.number()
+			}
+		}
+	case '7':
+		format = "pam"
+		w, ht, depth, maxval, err = h.pamHeader()
+	default:
+		return nil, fmt.Errorf("netpbm P%c images are not supported (only P5, P6, P7)", magic)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSize(w, ht); err != nil {
+		return nil, err
+	}
+	if maxval < 1 || maxval > 65535 {
+		return nil, fmt.Errorf("%s maxval %d out of range 1..65535", strings.ToUpper(format), maxval)
+	}
+	if depth < 1 || depth > 4 {
+		return nil, fmt.Errorf("PAM depth %d not supported (1 to 4)", depth)
+	}
+	return readRaster(r, w, ht, depth, maxval, format)
+}
+
+// readRaster reads the samples of a w×h netpbm image row by row, big-endian
+// when maxval needs two bytes, and scales them to 0..255.
+func readRaster(r io.Reader, w, h, depth, maxval int, format string) (*Picture, error) {
+	bps := 1
+	if maxval > 255 {
+		bps = 2
+	}
+	row := make([]byte, w*depth*bps)
+	c := ipt.NewImage(h, w)
+	n := h * w
+	R, G, B := c.Pix[:n], c.Pix[n:2*n], c.Pix[2*n:]
+	var A []float32
+	if depth == 2 || depth == 4 {
+		A = make([]float32, n)
+	}
+	m := float32(maxval)
+	sample := func(k int) float32 {
+		v := uint16(row[k])
+		if bps == 2 {
+			v = uint16(row[2*k])<<8 | uint16(row[2*k+1])
+		}
+		return min(float32(v)*255/m, 255) // exact for maxval 255; v/257 for 65535
+	}
+	for y := range h {
+		if _, err := io.ReadFull(r, row); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = errTruncated
+			}
+			return nil, err
+		}
+		for x := range w {
+			i, k := y*w+x, x*depth
+			switch depth {
+			case 1, 2:
+				R[i] = sample(k)
+				G[i], B[i] = R[i], R[i]
+			default:
+				R[i], G[i], B[i] = sample(k), sample(k+1), sample(k+2)
+			}
+			if A != nil {
+				A[i] = sample(k + depth - 1)
+			}
+		}
+	}
+	if opaque(A) {
+		A = nil
+	}
+	return &Picture{Color: c, Alpha: A, Grey: depth <= 2, Deep: maxval > 255, Format: format}, nil
+}
+
+// writePNM writes p as P5/P6 (alpha dropped) or, when pam, as P7 with the
+// matching tuple type; 16 bits a sample when p is deep.
+func writePNM(w io.Writer, p *Picture, pam bool) error {
+	planes := outputPlanes(p, pam)
+	depth := len(planes)
+	maxval := 255
+	if p.Deep {
+		maxval = 65535
+	}
+	bw := bufio.NewWriter(w)
+	if pam {
+		tuple := [...]string{1: "GRAYSCALE", 2: "GRAYSCALE_ALPHA", 3: "RGB", 4: "RGB_ALPHA"}[depth]
+		fmt.Fprintf(bw, "P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL %d\nTUPLTYPE %s\nENDHDR\n",
+			p.Color.W, p.Color.H, depth, maxval, tuple)
+	} else {
+		magic := 6
+		if depth == 1 {
+			magic = 5
+		}
+		fmt.Fprintf(bw, "P%d\n%d %d\n%d\n", magic, p.Color.W, p.Color.H, maxval)
+	}
+	for i := range p.Color.H * p.Color.W {
+		for _, pl := range planes {
+			if p.Deep {
+				v := quantize16(pl[i])
+				bw.WriteByte(byte(v >> 8))
+				bw.WriteByte(byte(v))
+			} else {
+				bw.WriteByte(Quantize(pl[i]))
+			}
+		}
+	}
+	return bw.Flush()
+}
