@@ -59,7 +59,7 @@ func sgemm(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alph
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	if m*n*k < gemmSmallWork || (m == 1 && n == 1) {
+	if work := float64(m) * float64(n) * float64(k); work < gemmSmallWork || (m == 1 && n == 1) {
 		sgemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -116,7 +116,7 @@ func packA(transA bool, m, n, k int, kern *gemmKernel) bool {
 // in place; over its rows of A when A is packed). Ties go to splitting
 // columns, which duplicates no packing.
 func gemmSplit(kern *gemmKernel, threads int, transA, transB bool, m, n, k int) (tm, tn int) {
-	t := min(threads, max(1, m*n*k/gemmThreadWork))
+	t := min(threads, max(1, int(float64(m)*float64(n)*float64(k)/float64(gemmThreadWork))))
 	if t <= 1 {
 		return 1, 1
 	}

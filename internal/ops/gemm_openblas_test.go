@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/cpuid/v2"
 )
 
 // openblasScript times numpy's float32 matmul x·wᵀ (OpenBLAS sgemm with
@@ -146,14 +148,7 @@ func fmtAll(x []float64) string {
 }
 
 func cpuName() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
-	}
-	return "unknown CPU"
+	c := cpuid.CPU
+	return fmt.Sprintf("%s (%s family %d model %d, %d logical cores, AVX2 %v, AVX-512F %v)",
+		c.BrandName, c.VendorString, c.Family, c.Model, c.LogicalCores, c.Supports(cpuid.AVX2), c.Supports(cpuid.AVX512F))
 }
