@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -320,4 +321,61 @@ func TestMemoryBudget(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("--mem lots: exit %d, want 2", r.code)
 	}
+}
+
+// modelHome makes an XDG_DATA_HOME whose model directory holds the fixture
+// as IPT_pretrain.safetensors (converted, so it records its 4 heads).
+func modelHome(t *testing.T) (env []string, dir string) {
+	t.Helper()
+	home := t.TempDir()
+	dir = filepath.Join(home, "ipt", "models")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := runIPT(t, nil, nil, "convert", tinyModel, filepath.Join(dir, "IPT_pretrain.safetensors"), "--num-heads", "4")
+	if r.code != 0 {
+		t.Fatalf("convert: %s", r.stderr)
+	}
+	return []string{"XDG_DATA_HOME=" + home}, dir
+}
+
+// TestXargsPipeline runs the literal command line through a shell.
+func TestXargsPipeline(t *testing.T) {
+	env, _ := modelHome(t)
+	dir := t.TempDir()
+	for _, n := range []string{"a.png", "b.png", "sub/c.png"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755)
+		writePNG(t, filepath.Join(dir, n), 26, 24, false)
+	}
+	cmd := exec.Command("sh", "-c", "find . -name '*.png' | xargs \"$IPT\" denoise -sigma 50")
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "IPT="+binary_, "IPT_WEIGHTS="), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, n := range []string{"a.denoise50.png", "b.denoise50.png", "sub/c.denoise50.png"} {
+		decodePNG(t, must(os.ReadFile(filepath.Join(dir, n))))
+	}
+}
+
+func TestModelsListsWhatEachFileServes(t *testing.T) {
+	env, dir := modelHome(t)
+	os.WriteFile(filepath.Join(dir, "broken.pt"), []byte("PK\x03\x04 nonsense"), 0o644)
+	r := runIPT(t, nil, env, "models")
+	if r.code != 1 {
+		t.Fatalf("exit %d with a broken file, want 1: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"IPT_pretrain.safetensors", "sr -x 2, 3, 4", "derain (head 3)", "broken.pt", "unusable"} {
+		if !strings.Contains(string(r.stdout), want) {
+			t.Errorf("ipt models output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// With no usable file for the task, the error says where to put which file.
+	empty := t.TempDir()
+	r = runIPT(t, writePNG(t, "", 24, 24, false), []string{"XDG_DATA_HOME=" + empty}, "sr", "-x2")
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2", r.code)
+	}
+	oneLine(t, r.stderr, "IPT_sr2.pt", filepath.Join(empty, "ipt", "models"))
 }
