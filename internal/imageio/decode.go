@@ -70,7 +70,7 @@ func readAll(r io.Reader) ([]byte, image.Config, string, error) {
 	if err != nil {
 		return nil, cfg, "", describe(err)
 	}
-	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+	if err := checkSize(int64(cfg.Width), int64(cfg.Height)); err != nil {
 		return nil, cfg, "", err
 	}
 	limit := inputLimit(cfg.Width, cfg.Height)
@@ -109,7 +109,7 @@ func decodeBytes(data []byte, cfg image.Config, format string) (*Picture, error)
 		draw.Draw(canvas, m.Bounds(), m, m.Bounds().Min, draw.Src)
 		m = canvas
 	}
-	if b := m.Bounds(); checkSize(b.Dx(), b.Dy()) != nil {
+	if b := m.Bounds(); checkSize(int64(b.Dx()), int64(b.Dy())) != nil {
 		return nil, fmt.Errorf("%s decoder returned a %d×%d image", format, b.Dx(), b.Dy())
 	}
 	p := &Picture{Format: format, Deep: isDeep(m), Grey: isGrey(m)}
@@ -136,16 +136,30 @@ func describe(err error) error {
 	switch {
 	case errors.Is(err, image.ErrFormat):
 		return errors.New("not an image in a supported format")
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
-		// Some decoders (gif, tiff) format the error instead of wrapping it.
-		strings.Contains(err.Error(), io.ErrUnexpectedEOF.Error()), strings.HasSuffix(err.Error(), io.EOF.Error()):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errTruncated
+	}
+	// Some decoders format the error instead of wrapping it, or say the
+	// data ended in their own words.
+	for _, s := range truncationMessages {
+		if strings.HasSuffix(err.Error(), s) {
+			return errTruncated
+		}
 	}
 	var fe png.FormatError
 	if errors.As(err, &fe) {
 		return fmt.Errorf("bad PNG: %s", string(fe))
 	}
 	return err
+}
+
+var truncationMessages = []string{
+	io.ErrUnexpectedEOF.Error(), io.EOF.Error(),
+	"not enough pixel data",    // image/png: the IDAT data ended
+	"short Huffman data",       // image/jpeg: the scan ended
+	"not enough image data",    // image/gif
+	"riff: short chunk header", // webp
+	"riff: short chunk data",
 }
 
 func isDeep(m image.Image) bool {

@@ -58,6 +58,10 @@ import (
 // allocated for it (a hostile PNG can claim 2³¹×2³¹ in a few bytes).
 const MaxPixels = 1 << 28
 
+// maxPixels is MaxPixels where sizes in bytes cannot overflow an int (on
+// 32-bit machines it is less); the fuzz targets lower it to stay fast.
+var maxPixels int64 = min(MaxPixels, math.MaxInt/32)
+
 // maxICCBytes bounds an embedded colour profile (real ones are at most a few
 // MB; a JPEG cannot hold more than 255 segments of 65519 bytes).
 const maxICCBytes = 16 << 20
@@ -133,12 +137,12 @@ func EncodePNG(w io.Writer, im *ipt.Image, deep bool) error {
 }
 
 // checkSize refuses dimensions that are empty or larger than MaxPixels.
-func checkSize(w, h int) error {
+func checkSize(w, h int64) error {
 	if w <= 0 || h <= 0 {
 		return fmt.Errorf("image has no pixels (%d×%d)", w, h)
 	}
-	if int64(w)*int64(h) > MaxPixels {
-		return fmt.Errorf("image claims %d×%d pixels, more than the %d this tool accepts", w, h, MaxPixels)
+	if w*h > maxPixels {
+		return fmt.Errorf("image claims %d×%d pixels, more than the %d this tool accepts", w, h, maxPixels)
 	}
 	return nil
 }

@@ -176,7 +176,7 @@ func readPNM(r byteReader, magic byte) (*Picture, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSize(w, ht); err != nil {
+	if err := checkSize(int64(w), int64(ht)); err != nil {
 		return nil, err
 	}
 	if maxval < 1 || maxval > 65535 {

@@ -78,6 +78,9 @@ func (s *StreamReader) next() (*Picture, error) {
 	}
 	switch c {
 	case pngSignature[0]:
+		if s.format != "" && s.format != "png" {
+			return nil, fmt.Errorf("png image in a %s stream", s.format)
+		}
 		data, err := readPNGChunks(s.r)
 		if err != nil {
 			return nil, err
@@ -88,6 +91,9 @@ func (s *StreamReader) next() (*Picture, error) {
 		}
 		return decodeBytes(data, cfg, "png")
 	case 'P':
+		if s.format == "png" {
+			return nil, errors.New("netpbm image in a png stream")
+		}
 		magic, err := s.r.ReadByte()
 		if err != nil {
 			return nil, errTruncated
@@ -125,10 +131,7 @@ func readPNGChunks(r io.Reader) ([]byte, error) {
 		return nil, errors.New("bad PNG: no IHDR chunk first")
 	}
 	w, h := binary.BigEndian.Uint32(ihdr[8:]), binary.BigEndian.Uint32(ihdr[12:])
-	if w > 1<<30 || h > 1<<30 {
-		return nil, fmt.Errorf("image claims %d×%d pixels, more than the %d this tool accepts", w, h, MaxPixels)
-	}
-	if err := checkSize(int(w), int(h)); err != nil {
+	if err := checkSize(int64(w), int64(h)); err != nil {
 		return nil, err
 	}
 	limit := inputLimit(int(w), int(h))
