@@ -22,6 +22,8 @@ type cli struct {
 	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it as .safetensors with its config."`
 	Bench   benchCmd   `cmd:"" help:"Time the released-size model and the GEMM on this machine."`
 	Version versionCmd `cmd:"" help:"Print the version and the compute kernel in use."`
+
+	Completion completionCmd `cmd:"" help:"Print a script that makes bash, zsh or fish complete ipt's commands, flags and files."`
 }
 
 func main() {
@@ -41,6 +43,9 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ipt:", err)
 		return 2
+	}
+	if completing(parser) { // the shell asks for completions (COMP_LINE)
+		return 0
 	}
 	status := 0
 	func() {
