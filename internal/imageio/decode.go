@@ -17,7 +17,7 @@ import (
 
 	"github.com/disintegration/imaging"
 	_ "golang.org/x/image/bmp"
-	_ "golang.org/x/image/tiff"
+	"golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -30,12 +30,12 @@ var errTruncated = errors.New("truncated image")
 
 // maxInputBytes bounds what Read takes in before it knows the dimensions
 // (a TIFF may put its header at the end of the file).
-const maxInputBytes = min(16*MaxPixels+64<<20, math.MaxInt>>1)
+const maxInputBytes = min(16*MaxPixels+32<<20, math.MaxInt>>1)
 
 // inputLimit is the most bytes a w×h image file is allowed: twice 8 bytes a
-// pixel (16-bit RGBA, stored uncompressed) and 64 MiB for metadata.
+// pixel (16-bit RGBA, stored uncompressed) and 32 MiB for metadata.
 func inputLimit(w, h int) int64 {
-	return min(16*int64(w)*int64(h)+64<<20, maxInputBytes)
+	return min(16*int64(w)*int64(h)+32<<20, maxInputBytes)
 }
 
 // Read decodes one whole image file: PNG, JPEG, GIF (first frame), BMP,
@@ -63,10 +63,24 @@ func Read(r io.Reader) (*Picture, error) {
 
 // readAll reads a whole encoded image, checking the dimensions its header
 // claims before reading more than the header needs.
-func readAll(r io.Reader) ([]byte, image.Config, string, error) {
+func readAll(r *bufio.Reader) ([]byte, image.Config, string, error) {
 	var buf bytes.Buffer
 	lr := &io.LimitedReader{R: r, N: maxInputBytes}
-	cfg, format, err := image.DecodeConfig(io.TeeReader(lr, &buf))
+	var cfg image.Config
+	var format string
+	var err error
+	if head, _ := r.Peek(4); string(head) == "II*\x00" || string(head) == "MM\x00*" {
+		// A TIFF's header may be anywhere (often at the end) and
+		// x/image/tiff reads an io.Reader up to it in 10 MB steps: give it
+		// random access to all of it (image.DecodeConfig would hide that).
+		if _, err := buf.ReadFrom(lr); err != nil {
+			return nil, cfg, "", err
+		}
+		format = "tiff"
+		cfg, err = tiff.DecodeConfig(bytes.NewReader(buf.Bytes()))
+	} else {
+		cfg, format, err = image.DecodeConfig(io.TeeReader(lr, &buf))
+	}
 	if err != nil {
 		return nil, cfg, "", describe(err)
 	}
@@ -91,9 +105,12 @@ func readAll(r io.Reader) ([]byte, image.Config, string, error) {
 func decodeBytes(data []byte, cfg image.Config, format string) (*Picture, error) {
 	var m image.Image
 	var err error
-	if format == "jpeg" {
+	switch format {
+	case "jpeg":
 		m, err = imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(true))
-	} else {
+	case "tiff":
+		m, err = tiff.Decode(bytes.NewReader(data)) // an io.ReaderAt, not copied
+	default:
 		m, _, err = image.Decode(bytes.NewReader(data))
 	}
 	if err != nil {

@@ -458,7 +458,7 @@ func testICC(n int) []byte {
 
 // withICCP inserts an iCCP chunk built here (not with pngICCChunk) after
 // IHDR.
-func withICCP(t *testing.T, data, icc []byte) []byte {
+func withICCP(t testing.TB, data, icc []byte) []byte {
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
 	zw.Write(icc)
