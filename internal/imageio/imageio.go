@@ -23,27 +23,34 @@
 // Values are clamped to 0..255 and rounded half to even ([Quantize]); deep
 // pictures are written with 16 bits per sample where the format allows it.
 //
-//	format  depth      alpha        grey          ICC profile
-//	png     8, 16      yes          yes (a)       yes (iCCP)
-//	jpeg    8          dropped (b)  yes           yes (APP2 ICC_PROFILE)
-//	tiff    8, 16      yes          yes (a)       yes (tag 34675)
-//	bmp     8          yes (32 bpp) yes           no (c)
-//	ppm     8, 16      dropped      yes (P5)      no (d)
-//	pam     8, 16      yes          yes           no (d)
+//	format  depth   alpha         grey        ICC profile
+//	png     8, 16   yes           yes (a)     yes (iCCP chunk after IHDR)
+//	jpeg    8       dropped (b)   yes         yes (APP2 ICC_PROFILE segments)
+//	tiff    8, 16   yes           yes (a)     yes (tag 34675)
+//	bmp     8       32 bpp (c)    yes         no (c)
+//	ppm     8, 16   dropped       yes (P5)    no (d)
+//	pam     8, 16   yes           yes         no (d)
 //
 // (a) Grey with alpha is written as RGBA with equal channels: neither the
 // standard PNG encoder nor x/image/tiff writes a grey+alpha colour type.
 // (b) JPEG has no alpha channel; the colour planes are written as they are
-// (no compositing onto a background). (c) x/image/bmp writes the
-// BITMAPINFOHEADER, which has no profile fields (only the V5 header does).
-// (d) Netpbm formats have no place for metadata.
+// (no compositing onto a background), as ImageMagick does. (c)
+// x/image/bmp writes the BITMAPINFOHEADER: alpha goes into the fourth byte
+// of 32-bit pixels, which many readers (x/image/bmp's too) ignore, and the
+// header has no profile fields (only the V5 header, which no Go encoder
+// writes, has). (d) Netpbm formats have no place for metadata. Other
+// metadata (EXIF, XMP, text, resolution) is not carried; in particular an
+// applied EXIF orientation is not written again.
 //
 // # Limits
 //
 // Claimed dimensions are checked against [MaxPixels] before any pixel memory
 // is allocated, and input is read only up to a size a file of those
-// dimensions can plausibly have, so hostile input costs bounded memory.
-// Errors are short and name the problem, not the file: callers prefix it.
+// dimensions can plausibly have (16 bytes a pixel and 32 MiB), so hostile
+// input costs memory bounded by MaxPixels. Errors are short and name the
+// problem, not the file ("truncated image", "image claims 100000×100000
+// pixels, …"): callers prefix the file name. A stream's errors also name
+// the image ("image 3: truncated image").
 package imageio
 
 import (

@@ -87,7 +87,7 @@ type streamCase struct {
 	format string
 }
 
-func streamCases(t *testing.T) map[string]streamCase {
+func streamCases(t testing.TB) map[string]streamCase {
 	withICC := withICCP(t, encodePNG(t, testImage("nrgba", 4, 6)), testICC(500))
 	cases := map[string]streamCase{
 		"png": {
