@@ -1,7 +1,8 @@
 """PyTorch CPU peer figures for IPT at the released size (scripts/ipt_ref.py; one JSON line per result).
 
 Tile mode (default): direct forward of a batch of N P×P tiles (N default 8) under torch.no_grad(), for each
-thread count T in --threads (torch.set_num_threads(T) and OpenBLAS's thread count, see set_threads): --warmup runs, then the median of R runs.
+thread count T in --threads (torch.set_num_threads(T) and OpenBLAS's thread count, see set_threads; OMP_WAIT_POLICY=PASSIVE
+unless set): --warmup runs, then the median of R runs.
     {"threads": T, "ms_per_tile": ..., "n": N, "runs": R, "ms_runs": [...]}
 
 Restore mode (--restore HxW): one tiled restore of a random HxW image with the authors' tiler (forward_chop,
@@ -24,7 +25,10 @@ import statistics
 import sys
 import time
 
-import torch
+# Debian's torch runs GEMMs in OpenBLAS's own pthreads; libgomp's default spin-waiting threads then fight
+# them for the cores (2 threads measured 1.9x slower than with passive waiting). Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ipt_ref import IPT, load_state_dict  # noqa: E402
@@ -85,7 +89,8 @@ def main():
             t0 = time.perf_counter()
             model.forward(x, a.task)
             ms.append((time.perf_counter() - t0) * 1000 / a.n)
-        print(json.dumps({"threads": T, "blas_threads": blas_threads, "ms_per_tile": round(statistics.median(ms), 1), "n": a.n, "runs": a.runs,
+        print(json.dumps({"threads": T, "blas_threads": blas_threads,
+                          "omp_wait": os.environ["OMP_WAIT_POLICY"], "ms_per_tile": round(statistics.median(ms), 1), "n": a.n, "runs": a.runs,
                           "ms_runs": [round(m, 1) for m in ms]}), flush=True)
 
 
