@@ -379,3 +379,93 @@ func TestModelsListsWhatEachFileServes(t *testing.T) {
 	}
 	oneLine(t, r.stderr, "IPT_sr2.pt", filepath.Join(empty, "ipt", "models"))
 }
+
+// TestStdinStream feeds three concatenated images (as ffmpeg -f image2pipe
+// writes them) and gets three restored images back, in order, in the
+// stream's format.
+func TestStdinStream(t *testing.T) {
+	var in bytes.Buffer
+	sizes := [][2]int{{24, 25}, {30, 24}, {26, 27}}
+	for _, s := range sizes {
+		in.Write(writePNG(t, "", s[0], s[1], false))
+	}
+	r := runIPT(t, in.Bytes(), nil, append([]string{"sr", "-x2"}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rest := r.stdout
+	for i, s := range sizes {
+		m, err := png.Decode(bytes.NewReader(rest))
+		if err != nil {
+			t.Fatalf("image %d: %v", i, err)
+		}
+		if b := m.Bounds(); b.Dx() != 2*s[0] || b.Dy() != 2*s[1] {
+			t.Fatalf("image %d is %v, want %d×%d", i, b, 2*s[0], 2*s[1])
+		}
+		// Skip to the next PNG: after this one's IEND chunk.
+		end := bytes.Index(rest, []byte("IEND"))
+		rest = rest[end+8:]
+	}
+	if len(rest) != 0 {
+		t.Errorf("%d bytes after the third image", len(rest))
+	}
+}
+
+func TestFormatsAlphaAndGrey(t *testing.T) {
+	dir := t.TempDir()
+	// An image with an alpha gradient: SR keeps an alpha plane, upscaled.
+	rgba := image.NewNRGBA(image.Rect(0, 0, 24, 26))
+	grey := image.NewGray(image.Rect(0, 0, 25, 24))
+	for y := 0; y < 26; y++ {
+		for x := 0; x < 24; x++ {
+			rgba.SetNRGBA(x, y, color.NRGBA{uint8(10 * x), uint8(9 * y), 128, uint8(10 * x)})
+		}
+	}
+	for i := range grey.Pix {
+		grey.Pix[i] = uint8(i * 7)
+	}
+	for name, m := range map[string]image.Image{"alpha.png": rgba, "grey.png": grey} {
+		var buf bytes.Buffer
+		png.Encode(&buf, m)
+		os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644)
+	}
+	r := runIPT(t, nil, nil, append([]string{"sr", "-x2", filepath.Join(dir, "alpha.png"), filepath.Join(dir, "grey.png")}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	a := decodePNG(t, must(os.ReadFile(filepath.Join(dir, "alpha.sr2.png"))))
+	if _, _, _, al := a.At(0, 0).RGBA(); al != 0 {
+		t.Errorf("alpha at a transparent corner is %d", al)
+	}
+	if _, _, _, al := a.At(46, 10).RGBA(); al < 0xc000 {
+		t.Errorf("alpha at an opaque edge is %d", al)
+	}
+	if a.Bounds().Dx() != 48 || a.Bounds().Dy() != 52 {
+		t.Errorf("alpha output %v", a.Bounds())
+	}
+	g := decodePNG(t, must(os.ReadFile(filepath.Join(dir, "grey.sr2.png"))))
+	if _, ok := g.(*image.Gray); !ok {
+		t.Errorf("grey input gave %T", g)
+	}
+	// JPEG by extension, and --format choosing the sibling's extension.
+	r = runIPT(t, nil, nil, append([]string{"derain", filepath.Join(dir, "grey.png"), "-o", filepath.Join(dir, "out.jpg")}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if b := must(os.ReadFile(filepath.Join(dir, "out.jpg"))); len(b) < 3 || b[0] != 0xff || b[1] != 0xd8 {
+		t.Error("out.jpg is not a JPEG")
+	}
+	r = runIPT(t, nil, nil, append([]string{"derain", filepath.Join(dir, "alpha.png"), filepath.Join(dir, "grey.png"), "--format", "tiff"}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, n := range []string{"alpha.derain.tif", "grey.derain.tif"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Error(err)
+		}
+	}
+	r = runIPT(t, nil, nil, append([]string{"derain", filepath.Join(dir, "grey.png"), "-o", filepath.Join(dir, "out.xyz")}, tinyArgs...)...)
+	if r.code == 0 {
+		t.Error("unknown output extension accepted")
+	}
+}

@@ -26,6 +26,8 @@ type restoreFlags struct {
 	Recursive bool     `short:"r" help:"Restore the images of directories recursively."`
 	Suffix    string   `placeholder:"TASK" help:"Suffix of output names beside inputs (photo.SUFFIX.png); default the task, e.g. sr4, denoise50, derain."`
 	Force     bool     `help:"Overwrite existing output files (inputs are never overwritten)."`
+	Format    string   `enum:",png,jpeg,tiff,bmp,ppm,pam" default:"" placeholder:"FMT" help:"Output format: png, jpeg, tiff, bmp, ppm or pam. Default: from the output file's extension, else the input's format when it can be written, else png."`
+	Quality   int      `default:"95" placeholder:"N" help:"JPEG quality, 1 to 100."`
 	Weights   string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format) or a .safetensors file. Default: the best file for the task in the model directory (ipt models)."`
 	NumHeads  int      `placeholder:"N" help:"Attention heads of the checkpoint: 12 for every released file, which is the default; .safetensors files written by ipt convert record it."`
 	Tiling    string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, about 16 times the work)."`
@@ -128,28 +130,41 @@ func (f *restoreFlags) run(j job) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads, Progress: prog.tiles}
-	restore := func(in io.Reader, w io.Writer) error {
-		img, info, err := imageio.Decode(in)
-		if err != nil {
-			return err
-		}
+	restorePic := func(pic *imageio.Picture) (*imageio.Picture, error) {
 		if memLimit > 0 {
-			r.MemLimit = memLimit - r.ImageBytes(img, f.Ensemble)
+			r.MemLimit = memLimit - r.ImageBytes(pic.Color, f.Ensemble)
 		}
-		out, err := r.Restore(ctx, img, ipt.Tiling(f.Tiling), f.Ensemble)
+		out, err := r.Restore(ctx, pic.Color, ipt.Tiling(f.Tiling), f.Ensemble)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return imageio.EncodePNG(w, out, info.Deep)
+		return pic.WithColor(out), nil
+	}
+	if f.Quality < 1 || f.Quality > 100 {
+		return usageError{fmt.Errorf("--quality %d: want 1 to 100", f.Quality)}
+	}
+	// outFormat chooses the written format: --format, the output name's
+	// extension, the input's format when writable, else PNG.
+	outFormat := func(dst, inFormat string) (string, error) {
+		if f.Format != "" {
+			return f.Format, nil
+		}
+		if dst != "" {
+			fm, err := imageio.FormatForPath(dst)
+			if err != nil {
+				return "", usageError{fmt.Errorf("%s: %v (or use --format)", dst, err)}
+			}
+			return fm, nil
+		}
+		switch inFormat {
+		case "png", "jpeg", "tiff", "bmp", "ppm", "pam":
+			return inFormat, nil
+		}
+		return "png", nil
 	}
 
 	if useStdin {
-		prog.begin(0, "stdin")
-		err := writeOutput(f.Output, "", true, func(w io.Writer) error { return restore(os.Stdin, w) })
-		if err != nil {
-			return fmt.Errorf("stdin: %w", err)
-		}
-		return nil
+		return f.restoreStream(os.Stdin, prog, restorePic, outFormat)
 	}
 	failed, skipped := len(inputErrs), 0
 	for _, e := range inputErrs {
@@ -159,13 +174,13 @@ func (f *restoreFlags) run(j job) error {
 		var dst string
 		switch {
 		case toDir:
-			dst = filepath.Join(f.Output, siblingName(filepath.Base(in), suffix))
+			dst = filepath.Join(f.Output, siblingName(filepath.Base(in), suffix, f.Format))
 		case f.Output != "":
 			dst = f.Output
 		case !several && !isTerminal(os.Stdout):
 			dst = "" // standard output
 		default:
-			dst = filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), suffix))
+			dst = filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), suffix, f.Format))
 		}
 		if dst != "" && !f.Force {
 			if _, err := os.Stat(dst); err == nil && !sameFile(dst, in) {
@@ -183,7 +198,19 @@ func (f *restoreFlags) run(j job) error {
 				return err
 			}
 			defer fh.Close()
-			return restore(fh, w)
+			pic, err := imageio.Read(fh)
+			if err != nil {
+				return err
+			}
+			format, err := outFormat(dst, pic.Format)
+			if err != nil {
+				return err
+			}
+			out, err := restorePic(pic)
+			if err != nil {
+				return err
+			}
+			return imageio.Write(w, out, format, f.Quality)
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -217,9 +244,49 @@ func trimPath(err error) string {
 	return err.Error()
 }
 
-// siblingName turns photo.jpg into photo.sr4.png.
-func siblingName(base, task string) string {
-	return strings.TrimSuffix(base, filepath.Ext(base)) + "." + task + ".png"
+// siblingName turns photo.jpg into photo.sr4.jpg: the input's extension
+// when its format can be written, .png otherwise, or that of --format.
+func siblingName(base, task, format string) string {
+	ext := filepath.Ext(base)
+	if format != "" {
+		ext = map[string]string{"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "ppm": ".ppm", "pam": ".pam"}[format]
+	} else if _, err := imageio.FormatForPath(base); err != nil {
+		ext = ".png"
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base)) + "." + task + ext
+}
+
+// restoreStream restores every image of a stream (one image, or several
+// concatenated as ffmpeg -f image2pipe writes them) one at a time, writing
+// each as soon as it is done: to -o for a single image, else to stdout in
+// the stream's format. Memory stays bounded however long the stream.
+func (f *restoreFlags) restoreStream(in io.Reader, prog *progress, restorePic func(*imageio.Picture) (*imageio.Picture, error), outFormat func(dst, inFormat string) (string, error)) error {
+	stream := imageio.NewStreamReader(in)
+	for i := 0; ; i++ {
+		pic, err := stream.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+		if i > 0 && f.Output != "" {
+			return usageError{fmt.Errorf("stdin holds several images: write them to standard output, not -o %s", f.Output)}
+		}
+		prog.begin(i, fmt.Sprintf("stdin image %d", i+1))
+		format, err := outFormat(f.Output, stream.Format())
+		if err != nil {
+			return err
+		}
+		out, err := restorePic(pic)
+		if err != nil {
+			return fmt.Errorf("stdin image %d: %w", i+1, err)
+		}
+		err = writeOutput(f.Output, "", true, func(w io.Writer) error { return imageio.Write(w, out, format, f.Quality) })
+		if err != nil {
+			return fmt.Errorf("stdin image %d: %w", i+1, err)
+		}
+	}
 }
 
 // writeOutput runs produce into a buffer and only then writes it: to
@@ -233,9 +300,6 @@ func writeOutput(dst, input string, force bool, produce func(io.Writer) error) e
 		}
 		if _, err := os.Stat(dst); err == nil && !force {
 			return fmt.Errorf("output %s exists (use --force to overwrite)", dst)
-		}
-		if ext := strings.ToLower(filepath.Ext(dst)); ext != ".png" {
-			return usageError{fmt.Errorf("output %s: only PNG output is supported", dst)}
 		}
 	}
 	var buf bytes.Buffer
