@@ -55,7 +55,6 @@ package imageio
 
 import (
 	"fmt"
-	"io"
 	"math"
 
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -115,32 +114,6 @@ func quantize16(v float32) uint16 {
 		return 0
 	}
 	return uint16(math.RoundToEven(float64(min(max(v, 0), 255)) * 257))
-}
-
-// Info describes a decoded input so the output can match it.
-//
-// Deprecated: use [Read], whose [Picture] carries this and more.
-type Info struct {
-	Format string // "png", "jpeg", …
-	Deep   bool   // 16 bits per channel
-}
-
-// Decode reads one image and returns its colour planes.
-//
-// Deprecated: use [Read]; Decode drops alpha, greyness and the profile.
-func Decode(r io.Reader) (*ipt.Image, Info, error) {
-	p, err := Read(r)
-	if err != nil {
-		return nil, Info{}, err
-	}
-	return p.Color, Info{Format: p.Format, Deep: p.Deep}, nil
-}
-
-// EncodePNG writes im as an RGB PNG, 16-bit when deep.
-//
-// Deprecated: use [Write].
-func EncodePNG(w io.Writer, im *ipt.Image, deep bool) error {
-	return Write(w, &Picture{Color: im, Deep: deep}, "png", 0)
 }
 
 // checkSize refuses dimensions that are empty or larger than MaxPixels.

@@ -619,17 +619,3 @@ func TestQuantize(t *testing.T) {
 		t.Errorf("Quantize(NaN) = %d", got)
 	}
 }
-
-func TestDeprecatedAPI(t *testing.T) {
-	m := testImage("rgb16", 3, 4)
-	img, info, err := Decode(bytes.NewReader(encodePNG(t, m)))
-	if err != nil || !info.Deep || info.Format != "png" {
-		t.Fatal(err, info)
-	}
-	var out bytes.Buffer
-	if err := EncodePNG(&out, img, true); err != nil {
-		t.Fatal(err)
-	}
-	back, _ := png.Decode(&out)
-	checkPlanes(t, &Picture{Color: img}, back, true)
-}
