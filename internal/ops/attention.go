@@ -63,9 +63,9 @@ func SoftmaxRow(x []float32) {
 	}
 	var sum float64
 	for i, v := range x {
-		e := math.Exp(float64(v - m))
-		x[i] = float32(e)
-		sum += e
+		e := expNeg(v - m)
+		x[i] = e
+		sum += float64(e)
 	}
 	inv := float32(1 / sum)
 	for i := range x {
