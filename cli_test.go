@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -467,5 +468,33 @@ func TestFormatsAlphaAndGrey(t *testing.T) {
 	r = runIPT(t, nil, nil, append([]string{"derain", filepath.Join(dir, "grey.png"), "-o", filepath.Join(dir, "out.xyz")}, tinyArgs...)...)
 	if r.code == 0 {
 		t.Error("unknown output extension accepted")
+	}
+}
+
+func TestProgressJSONAndQuiet(t *testing.T) {
+	in := writePNG(t, "", 60, 50, false)
+	r := runIPT(t, in, nil, append([]string{"derain", "--progress", "json"}, tinyArgs...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(string(r.stderr)), "\n")
+	var last struct {
+		TilesDone, TilesTotal int
+		Fraction              float64
+	}
+	for _, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("not a JSON line: %q", l)
+		}
+		last.TilesDone, last.TilesTotal, last.Fraction = int(v["tiles_done"].(float64)), int(v["tiles_total"].(float64)), v["fraction"].(float64)
+	}
+	if last.TilesDone != last.TilesTotal || last.Fraction != 1 {
+		t.Errorf("last progress line %+v, want all tiles done", last)
+	}
+	// Not a terminal and no --progress: nothing on stderr.
+	r = runIPT(t, in, nil, append([]string{"derain"}, tinyArgs...)...)
+	if r.code != 0 || len(r.stderr) != 0 {
+		t.Errorf("exit %d, stderr %q; want silence", r.code, r.stderr)
 	}
 }

@@ -5,7 +5,7 @@ import "math"
 // AttentionScratch holds the buffers MultiHeadAttention needs for a batch of
 // sequences; reuse it across calls to avoid allocation.
 type AttentionScratch struct {
-	q, k, v, ctx, scores []float32
+	q, k, v, ctx, scores, sums []float32
 }
 
 // NewAttentionScratch sizes scratch for batch sequences of lq queries and lk
@@ -17,6 +17,7 @@ func NewAttentionScratch(batch, lq, lk, d int) *AttentionScratch {
 		v:      make([]float32, batch*lk*d),
 		ctx:    make([]float32, batch*lq*d),
 		scores: make([]float32, lq*lk),
+		sums:   make([]float32, lq),
 	}
 }
 
@@ -38,15 +39,24 @@ func MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, 
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	scores := s.scores[:lq*lk]
+	sums := s.sums[:lq]
 	for b := 0; b < batch; b++ {
 		qb, kb, vb, cb := q[b*lq*d:], k[b*lk*d:], v[b*lk*d:], ctx[b*lq*d:]
 		for h := 0; h < heads; h++ {
 			off := h * dh
 			Sgemm(false, true, lq, lk, dh, scale, qb[off:], d, kb[off:], d, 0, scores, lk)
 			for r := 0; r < lq; r++ {
-				SoftmaxRow(scores[r*lk : (r+1)*lk])
+				sums[r] = softmaxUnnormalised(scores[r*lk : (r+1)*lk])
 			}
 			Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb[off:], d, 0, cb[off:], d)
+			// Normalise the [lq, dh] result rather than the [lq, lk] weights.
+			for r := 0; r < lq; r++ {
+				inv := 1 / sums[r]
+				row := cb[off+r*d : off+r*d+dh]
+				for j := range row {
+					row[j] *= inv
+				}
+			}
 		}
 	}
 	Linear(out, ctx, batch*lq, d, outProj, nil, d)
@@ -57,20 +67,35 @@ func SoftmaxRow(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
-	var sum float64
-	for i, v := range x {
-		e := expNeg(v - m)
-		x[i] = e
-		sum += float64(e)
-	}
-	inv := float32(1 / sum)
+	inv := 1 / softmaxUnnormalised(x)
 	for i := range x {
 		x[i] *= inv
 	}
+}
+
+// softmaxUnnormalised replaces x by exp(x - max) and returns the sum, which
+// is ≥ 1 (the maximum contributes 1). Four partial sums keep the additions
+// independent.
+func softmaxUnnormalised(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		e0, e1, e2, e3 := expNeg(x[i]-m), expNeg(x[i+1]-m), expNeg(x[i+2]-m), expNeg(x[i+3]-m)
+		x[i], x[i+1], x[i+2], x[i+3] = e0, e1, e2, e3
+		s0, s1, s2, s3 = s0+e0, s1+e1, s2+e2, s3+e3
+	}
+	for ; i < len(x); i++ {
+		e := expNeg(x[i] - m)
+		x[i] = e
+		s0 += e
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // MultiHeadAttentionRef is the float64 oracle for MultiHeadAttention.

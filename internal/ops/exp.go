@@ -14,7 +14,9 @@ func expNeg(x float32) float32 {
 	}
 	// Cody–Waite: f = x − n·ln2 with ln2 split so n·ln2hi is exact.
 	const ln2hi, ln2lo = 0.693359375, -2.12194440e-4
-	n := float32(math.Floor(float64(x*math.Log2E) + 0.5))
+	// x ≤ 0, so truncating t − ½ toward zero rounds t to a neighbour
+	// within ½: |f| ≤ ln2/2 still holds.
+	n := float32(int32(x*math.Log2E - 0.5))
 	f := (x - n*ln2hi) - n*ln2lo // |f| ≤ ln2/2
 	p := float32(1.0 / 720)
 	p = p*f + 1.0/120

@@ -178,3 +178,14 @@ func TestUnfoldFold(t *testing.T) {
 		}
 	}
 }
+
+func TestReLU(t *testing.T) {
+	x := []float32{-1, 0, float32(math.Copysign(0, -1)), 2, float32(math.Inf(-1)), float32(math.Inf(1)), 1e-40, -1e-40}
+	ReLU(x)
+	want := []float32{0, 0, 0, 2, 0, float32(math.Inf(1)), 1e-40, 0}
+	for i := range want {
+		if x[i] != want[i] || math.Signbit(float64(x[i])) {
+			t.Errorf("ReLU[%d] = %v, want %v", i, x[i], want[i])
+		}
+	}
+}
