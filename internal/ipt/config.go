@@ -283,7 +283,7 @@ func (c Config) checkShapes(shapes map[string][]int) error {
 	}
 	var extra []string
 	for k := range shapes {
-		if _, ok := want[k]; !ok && !contains(ignoredKeys, k) {
+		if _, ok := want[k]; !ok && !ignored(k) {
 			extra = append(extra, k)
 		}
 	}

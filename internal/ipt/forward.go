@@ -11,7 +11,7 @@ import (
 // reuse it, so steady-state inference allocates nothing.
 type Workspace struct {
 	Batch int
-	cfg   Config
+	owner *Model // the model it was sized for
 
 	x, t1, t2  []float32 // [C, P, P] per-tile feature maps
 	feat       []float32 // [B, C, P, P] head outputs
@@ -64,7 +64,7 @@ func (m *Model) NewWorkspace(batch int) *Workspace {
 	L, d := c.SeqLen(), c.Dim()
 	return &Workspace{
 		Batch:  batch,
-		cfg:    c,
+		owner:  m,
 		x:      make([]float32, tileMap),
 		t1:     make([]float32, tileMap),
 		t2:     make([]float32, tileMap),
@@ -91,8 +91,8 @@ func (m *Model) Forward(task int, in []float32, n int, out []float32, ws *Worksp
 	if task < 0 || task >= c.Tasks() {
 		return fmt.Errorf("task %d out of range: the model has %d", task, c.Tasks())
 	}
-	if n > ws.Batch || ws.cfg.NFeats != c.NFeats || ws.cfg.PatchSize != c.PatchSize {
-		return fmt.Errorf("workspace for %d tiles of another config used for %d tiles", ws.Batch, n)
+	if ws.owner != m || n > ws.Batch {
+		return fmt.Errorf("forward: workspace for %d tiles of another model used for %d tiles", ws.Batch, n)
 	}
 	P, C, s := c.PatchSize, c.NFeats, c.Scales[task]
 	plane, fplane := Colors*P*P, C*P*P

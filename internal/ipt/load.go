@@ -43,7 +43,7 @@ func FromCheckpoint(ck *weights.Checkpoint, numHeads int) (*Model, error) {
 	values := make(map[string][]float32, len(ck.Tensors))
 	for k, t := range ck.Tensors {
 		shapes[k] = t.Shape
-		if t.F32 == nil && !contains(ignoredKeys, k) {
+		if t.F32 == nil && !ignored(k) {
 			return nil, fmt.Errorf("%s: dtype %s, want a floating-point tensor", k, t.DType)
 		}
 		values[k] = t.F32
@@ -66,4 +66,5 @@ func (m *Model) Tensors() ([]string, map[string]*weights.Tensor) {
 	return keys, out
 }
 
-func contains(list []string, s string) bool { return slices.Contains(list, s) }
+// ignored reports a buffer some checkpoints carry that the forward pass does not use.
+func ignored(key string) bool { return slices.Contains(ignoredKeys, key) }

@@ -74,7 +74,7 @@ func NewModel(cfg Config, shapes map[string][]int, tensors map[string][]float32)
 		return nil, err
 	}
 	for k, s := range shapes {
-		if t, ok := tensors[k]; ok && !contains(ignoredKeys, k) && len(t) != numel(s) {
+		if t, ok := tensors[k]; ok && !ignored(k) && len(t) != numel(s) {
 			return nil, fmt.Errorf("%s: %d values for shape %v", k, len(t), shape(s))
 		}
 	}
