@@ -5,6 +5,9 @@
 //	Sgemm6x16AVX2     6×16 tile, 12 ymm accumulators (AVX2 + FMA3)
 //	Sgemm12x32AVX512  12×32 tile, 24 zmm accumulators (AVX-512F)
 //	PeakFMAAVX2, PeakFMAAVX512: FMA-throughput loops for peak measurements
+//	Transpose8AVX     8-row transposes for packing
+//	MaxAVX2, ExpSubSumAVX2: the row kernels of the attention softmax
+//	                  (ops.softmaxUnnormalised is their Go version)
 //
 // A micro-kernel computes one MR×NR tile of C = alpha·A·B + beta·C from an
 // MR×k block of A read with arbitrary strides (packed or in place) and a

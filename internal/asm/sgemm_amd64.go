@@ -68,6 +68,26 @@ func Sgemm12x32AVX512(k int, a *float32, rsa int, csa int, b *float32, ldb int, 
 //go:noescape
 func Transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
 
+// MaxAVX2 returns the largest element of x; len(x) must be a positive
+// multiple of 8. Needs AVX. NaNs are not handled: they are
+// skipped or returned depending on their position (VMAXPS semantics).
+//
+//go:noescape
+func MaxAVX2(x []float32) float32
+
+// ExpSubSumAVX2 replaces each x[i] by e^(x[i]-m) and returns the sum of
+// the results; len(x) must be a multiple of 8, and m at least every x[i]
+// (so the exponents are ≤ 0). Needs AVX2 and FMA3.
+//
+// e^t = 2^n · e^f with n = trunc(t·log2 e − ½) and f = t − n·ln 2
+// (Cody–Waite, ln 2 in two parts), e^f from its degree-6 Taylor
+// polynomial, 2^n added to the exponent bits: the algorithm of the Go
+// ops.expNeg, with fused multiply-adds, so results may differ from it
+// in the last bit. t < −87 gives 0; NaN stays NaN.
+//
+//go:noescape
+func ExpSubSumAVX2(x []float32, m float32) float32
+
 // PeakFMAAVX2 runs n trips of a loop of 12 independent 8-lane FMAs
 // (192 floating-point operations per trip) on zeros and returns; it
 // measures the FMA throughput of one core. Needs AVX2 and FMA3.

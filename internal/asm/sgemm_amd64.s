@@ -732,6 +732,229 @@ done:
 	VZEROUPPER
 	RET
 
+// func MaxAVX2(x []float32) float32
+// Requires: AVX, SSE
+TEXT ·MaxAVX2(SB), NOSPLIT, $0-28
+	MOVQ    x_base+0(FP), AX
+	MOVQ    x_len+8(FP), CX
+	SHRQ    $0x03, CX
+	VMOVUPS (AX), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+
+	// Four vectors per trip, then one at a time.
+loop4:
+	CMPQ   CX, $0x04
+	JL     loop1
+	VMAXPS (AX), Y0, Y0
+	VMAXPS 32(AX), Y1, Y1
+	VMAXPS 64(AX), Y2, Y2
+	VMAXPS 96(AX), Y3, Y3
+	ADDQ   $0x80, AX
+	SUBQ   $0x04, CX
+	JMP    loop4
+
+loop1:
+	TESTQ  CX, CX
+	JZ     reduce
+	VMAXPS (AX), Y0, Y0
+	ADDQ   $0x20, AX
+	DECQ   CX
+	JMP    loop1
+
+reduce:
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXSS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
+// func ExpSubSumAVX2(x []float32, m float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·ExpSubSumAVX2(SB), NOSPLIT, $0-36
+	MOVQ         x_base+0(FP), AX
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS m+24(FP), Y0
+	SHRQ         $0x03, CX
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+
+loop2:
+	CMPQ         CX, $0x02
+	JL           tail
+	VMOVUPS      (AX), Y3
+	VSUBPS       Y0, Y3, Y3
+	VCMPPS       $0x05, expconst<>+288(SB), Y3, Y6
+	VMULPS       expconst<>+0(SB), Y3, Y4
+	VSUBPS       expconst<>+32(SB), Y4, Y4
+	VCVTTPS2DQ   Y4, Y4
+	VCVTDQ2PS    Y4, Y5
+	VFNMADD231PS expconst<>+64(SB), Y5, Y3
+	VFNMADD231PS expconst<>+96(SB), Y5, Y3
+	VMOVUPS      expconst<>+128(SB), Y5
+	VFMADD213PS  expconst<>+160(SB), Y3, Y5
+	VFMADD213PS  expconst<>+192(SB), Y3, Y5
+	VFMADD213PS  expconst<>+224(SB), Y3, Y5
+	VFMADD213PS  expconst<>+32(SB), Y3, Y5
+	VFMADD213PS  expconst<>+256(SB), Y3, Y5
+	VFMADD213PS  expconst<>+256(SB), Y3, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VANDPS       Y6, Y5, Y5
+	VMOVUPS      Y5, (AX)
+	VADDPS       Y5, Y1, Y1
+	VMOVUPS      32(AX), Y3
+	VSUBPS       Y0, Y3, Y3
+	VCMPPS       $0x05, expconst<>+288(SB), Y3, Y6
+	VMULPS       expconst<>+0(SB), Y3, Y4
+	VSUBPS       expconst<>+32(SB), Y4, Y4
+	VCVTTPS2DQ   Y4, Y4
+	VCVTDQ2PS    Y4, Y5
+	VFNMADD231PS expconst<>+64(SB), Y5, Y3
+	VFNMADD231PS expconst<>+96(SB), Y5, Y3
+	VMOVUPS      expconst<>+128(SB), Y5
+	VFMADD213PS  expconst<>+160(SB), Y3, Y5
+	VFMADD213PS  expconst<>+192(SB), Y3, Y5
+	VFMADD213PS  expconst<>+224(SB), Y3, Y5
+	VFMADD213PS  expconst<>+32(SB), Y3, Y5
+	VFMADD213PS  expconst<>+256(SB), Y3, Y5
+	VFMADD213PS  expconst<>+256(SB), Y3, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VANDPS       Y6, Y5, Y5
+	VMOVUPS      Y5, 32(AX)
+	VADDPS       Y5, Y2, Y2
+	ADDQ         $0x40, AX
+	SUBQ         $0x02, CX
+	JMP          loop2
+
+tail:
+	TESTQ        CX, CX
+	JZ           reduce
+	VMOVUPS      (AX), Y3
+	VSUBPS       Y0, Y3, Y3
+	VCMPPS       $0x05, expconst<>+288(SB), Y3, Y5
+	VMULPS       expconst<>+0(SB), Y3, Y0
+	VSUBPS       expconst<>+32(SB), Y0, Y0
+	VCVTTPS2DQ   Y0, Y0
+	VCVTDQ2PS    Y0, Y4
+	VFNMADD231PS expconst<>+64(SB), Y4, Y3
+	VFNMADD231PS expconst<>+96(SB), Y4, Y3
+	VMOVUPS      expconst<>+128(SB), Y4
+	VFMADD213PS  expconst<>+160(SB), Y3, Y4
+	VFMADD213PS  expconst<>+192(SB), Y3, Y4
+	VFMADD213PS  expconst<>+224(SB), Y3, Y4
+	VFMADD213PS  expconst<>+32(SB), Y3, Y4
+	VFMADD213PS  expconst<>+256(SB), Y3, Y4
+	VFMADD213PS  expconst<>+256(SB), Y3, Y4
+	VPSLLD       $0x17, Y0, Y0
+	VPADDD       Y0, Y4, Y4
+	VANDPS       Y5, Y4, Y4
+	VMOVUPS      Y4, (AX)
+	VADDPS       Y4, Y1, Y1
+
+reduce:
+	VADDPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+32(FP)
+	RET
+
+DATA expconst<>+0(SB)/4, $0x3fb8aa3b
+DATA expconst<>+4(SB)/4, $0x3fb8aa3b
+DATA expconst<>+8(SB)/4, $0x3fb8aa3b
+DATA expconst<>+12(SB)/4, $0x3fb8aa3b
+DATA expconst<>+16(SB)/4, $0x3fb8aa3b
+DATA expconst<>+20(SB)/4, $0x3fb8aa3b
+DATA expconst<>+24(SB)/4, $0x3fb8aa3b
+DATA expconst<>+28(SB)/4, $0x3fb8aa3b
+DATA expconst<>+32(SB)/4, $0x3f000000
+DATA expconst<>+36(SB)/4, $0x3f000000
+DATA expconst<>+40(SB)/4, $0x3f000000
+DATA expconst<>+44(SB)/4, $0x3f000000
+DATA expconst<>+48(SB)/4, $0x3f000000
+DATA expconst<>+52(SB)/4, $0x3f000000
+DATA expconst<>+56(SB)/4, $0x3f000000
+DATA expconst<>+60(SB)/4, $0x3f000000
+DATA expconst<>+64(SB)/4, $0x3f318000
+DATA expconst<>+68(SB)/4, $0x3f318000
+DATA expconst<>+72(SB)/4, $0x3f318000
+DATA expconst<>+76(SB)/4, $0x3f318000
+DATA expconst<>+80(SB)/4, $0x3f318000
+DATA expconst<>+84(SB)/4, $0x3f318000
+DATA expconst<>+88(SB)/4, $0x3f318000
+DATA expconst<>+92(SB)/4, $0x3f318000
+DATA expconst<>+96(SB)/4, $0xb95e8083
+DATA expconst<>+100(SB)/4, $0xb95e8083
+DATA expconst<>+104(SB)/4, $0xb95e8083
+DATA expconst<>+108(SB)/4, $0xb95e8083
+DATA expconst<>+112(SB)/4, $0xb95e8083
+DATA expconst<>+116(SB)/4, $0xb95e8083
+DATA expconst<>+120(SB)/4, $0xb95e8083
+DATA expconst<>+124(SB)/4, $0xb95e8083
+DATA expconst<>+128(SB)/4, $0x3ab60b61
+DATA expconst<>+132(SB)/4, $0x3ab60b61
+DATA expconst<>+136(SB)/4, $0x3ab60b61
+DATA expconst<>+140(SB)/4, $0x3ab60b61
+DATA expconst<>+144(SB)/4, $0x3ab60b61
+DATA expconst<>+148(SB)/4, $0x3ab60b61
+DATA expconst<>+152(SB)/4, $0x3ab60b61
+DATA expconst<>+156(SB)/4, $0x3ab60b61
+DATA expconst<>+160(SB)/4, $0x3c088889
+DATA expconst<>+164(SB)/4, $0x3c088889
+DATA expconst<>+168(SB)/4, $0x3c088889
+DATA expconst<>+172(SB)/4, $0x3c088889
+DATA expconst<>+176(SB)/4, $0x3c088889
+DATA expconst<>+180(SB)/4, $0x3c088889
+DATA expconst<>+184(SB)/4, $0x3c088889
+DATA expconst<>+188(SB)/4, $0x3c088889
+DATA expconst<>+192(SB)/4, $0x3d2aaaab
+DATA expconst<>+196(SB)/4, $0x3d2aaaab
+DATA expconst<>+200(SB)/4, $0x3d2aaaab
+DATA expconst<>+204(SB)/4, $0x3d2aaaab
+DATA expconst<>+208(SB)/4, $0x3d2aaaab
+DATA expconst<>+212(SB)/4, $0x3d2aaaab
+DATA expconst<>+216(SB)/4, $0x3d2aaaab
+DATA expconst<>+220(SB)/4, $0x3d2aaaab
+DATA expconst<>+224(SB)/4, $0x3e2aaaab
+DATA expconst<>+228(SB)/4, $0x3e2aaaab
+DATA expconst<>+232(SB)/4, $0x3e2aaaab
+DATA expconst<>+236(SB)/4, $0x3e2aaaab
+DATA expconst<>+240(SB)/4, $0x3e2aaaab
+DATA expconst<>+244(SB)/4, $0x3e2aaaab
+DATA expconst<>+248(SB)/4, $0x3e2aaaab
+DATA expconst<>+252(SB)/4, $0x3e2aaaab
+DATA expconst<>+256(SB)/4, $0x3f800000
+DATA expconst<>+260(SB)/4, $0x3f800000
+DATA expconst<>+264(SB)/4, $0x3f800000
+DATA expconst<>+268(SB)/4, $0x3f800000
+DATA expconst<>+272(SB)/4, $0x3f800000
+DATA expconst<>+276(SB)/4, $0x3f800000
+DATA expconst<>+280(SB)/4, $0x3f800000
+DATA expconst<>+284(SB)/4, $0x3f800000
+DATA expconst<>+288(SB)/4, $0xc2ae0000
+DATA expconst<>+292(SB)/4, $0xc2ae0000
+DATA expconst<>+296(SB)/4, $0xc2ae0000
+DATA expconst<>+300(SB)/4, $0xc2ae0000
+DATA expconst<>+304(SB)/4, $0xc2ae0000
+DATA expconst<>+308(SB)/4, $0xc2ae0000
+DATA expconst<>+312(SB)/4, $0xc2ae0000
+DATA expconst<>+316(SB)/4, $0xc2ae0000
+GLOBL expconst<>(SB), RODATA|NOPTR, $320
+
 // func PeakFMAAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·PeakFMAAVX2(SB), NOSPLIT, $0-8

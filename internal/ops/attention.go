@@ -40,13 +40,14 @@ func MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, 
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	scores := s.scores[:lq*lk]
 	sums := s.sums[:lq]
+	expRow := activeKernel.Load().softmax
 	for b := 0; b < batch; b++ {
 		qb, kb, vb, cb := q[b*lq*d:], k[b*lk*d:], v[b*lk*d:], ctx[b*lq*d:]
 		for h := 0; h < heads; h++ {
 			off := h * dh
 			Sgemm(false, true, lq, lk, dh, scale, qb[off:], d, kb[off:], d, 0, scores, lk)
 			for r := 0; r < lq; r++ {
-				sums[r] = softmaxUnnormalised(scores[r*lk : (r+1)*lk])
+				sums[r] = expRow(scores[r*lk : (r+1)*lk])
 			}
 			Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb[off:], d, 0, cb[off:], d)
 			// Normalise the [lq, dh] result rather than the [lq, lk] weights.
@@ -67,7 +68,7 @@ func SoftmaxRow(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	inv := 1 / softmaxUnnormalised(x)
+	inv := 1 / activeKernel.Load().softmax(x)
 	for i := range x {
 		x[i] *= inv
 	}
@@ -75,7 +76,8 @@ func SoftmaxRow(x []float32) {
 
 // softmaxUnnormalised replaces x by exp(x - max) and returns the sum, which
 // is ≥ 1 (the maximum contributes 1). Four partial sums keep the additions
-// independent.
+// independent. It is the plain-Go row kernel of the softmax (see
+// gemmKernel.softmax) and the oracle for the vector ones.
 func softmaxUnnormalised(x []float32) float32 {
 	m := x[0]
 	for _, v := range x[1:] {

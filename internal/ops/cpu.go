@@ -22,6 +22,9 @@ type gemmKernel struct {
 	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
 	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
+	// softmax replaces a row x by exp(x − max x) and returns its sum, on
+	// the same instruction set (softmaxUnnormalised is the Go one).
+	softmax func(x []float32) float32
 	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
 	peak         func(n int)
 	flopsPerTrip int
@@ -39,6 +42,7 @@ var genericKernel = &gemmKernel{
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.SgemmGeneric(6, 16, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
 	},
+	softmax:      softmaxUnnormalised,
 	peak:         peakGeneric,
 	flopsPerTrip: 2 * 8,
 }

@@ -17,6 +17,7 @@ var avx2Kernel = &gemmKernel{
 		asm.Sgemm6x16AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
 	transpose8:   transpose8AVX,
+	softmax:      softmaxAVX2,
 	peak:         asm.PeakFMAAVX2,
 	flopsPerTrip: 12 * 8 * 2,
 }
@@ -28,6 +29,7 @@ var avx512Kernel = &gemmKernel{
 		asm.Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
 	transpose8:   transpose8AVX,
+	softmax:      softmaxAVX2, // replaced by the Go one where AVX2 is missing
 	peak:         asm.PeakFMAAVX512,
 	flopsPerTrip: 24 * 16 * 2,
 }
@@ -43,6 +45,26 @@ func transpose8AVX(dst []float32, ldd int, src []float32, lds, n int) {
 	asm.Transpose8AVX(&dst[0], ldd, &src[0], lds, n)
 }
 
+// softmaxAVX2 is softmaxUnnormalised with the multiple-of-8 part of the row
+// in assembly: lanes of 8 for the maximum and for exp and its sum.
+func softmaxAVX2(x []float32) float32 {
+	n8 := len(x) &^ 7
+	if n8 == 0 {
+		return softmaxUnnormalised(x)
+	}
+	m := asm.MaxAVX2(x[:n8])
+	for _, v := range x[n8:] {
+		m = max(m, v)
+	}
+	s := asm.ExpSubSumAVX2(x[:n8], m)
+	for i := n8; i < len(x); i++ {
+		e := expNeg(x[i] - m)
+		x[i] = e
+		s += e
+	}
+	return s
+}
+
 // platformKernels lists the assembly kernels with what this CPU lacks for
 // each. The AVX-512 kernel is never chosen automatically (see SetKernel).
 func platformKernels() []kernelChoice {
@@ -53,6 +75,9 @@ func platformKernels() []kernelChoice {
 	avx512 := ""
 	if !cpuid.CPU.Supports(cpuid.AVX512F) {
 		avx512 = "CPU lacks AVX-512F"
+	}
+	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
+		avx512Kernel.softmax = softmaxUnnormalised
 	}
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},

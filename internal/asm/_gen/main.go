@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -56,6 +57,8 @@ func main() {
 		kernel(s)
 	}
 	transpose8()
+	maxAVX2()
+	expSubSumAVX2()
 	peak(avx2, 12)
 	peak(avx512, 24)
 	Generate()
@@ -356,5 +359,155 @@ func transpose8() {
 	JNZ(LabelRef("loop"))
 	Label("done")
 	VZEROUPPER()
+	RET()
+}
+
+// vecConst emits a read-only table holding each value of vals repeated over
+// 8 float32 lanes, and returns a function giving the ymm operand of the i-th.
+func vecConst(name string, vals []float32) func(i int) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i, v := range vals {
+		for l := 0; l < 8; l++ {
+			DATA(32*i+4*l, U32(math.Float32bits(v))) // bits: exact, unlike a decimal F32
+		}
+	}
+	return func(i int) Mem { return m.Offset(32 * i) }
+}
+
+// maxAVX2 emits MaxAVX2: the largest element of a slice whose length is a
+// positive multiple of 8, with four independent VMAXPS chains.
+func maxAVX2() {
+	TEXT("MaxAVX2", NOSPLIT, "func(x []float32) float32")
+	Pragma("noescape")
+	Doc(
+		"MaxAVX2 returns the largest element of x; len(x) must be a positive",
+		"multiple of 8. Needs AVX. NaNs are not handled: they are",
+		"skipped or returned depending on their position (VMAXPS semantics).",
+	)
+	p := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	SHRQ(U8(3), n)
+	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	VMOVUPS(Mem{Base: p}, acc[0])
+	for i := 1; i < 4; i++ {
+		VMOVAPS(acc[0], acc[i])
+	}
+	Comment("Four vectors per trip, then one at a time.")
+	Label("loop4")
+	CMPQ(n, U8(4))
+	JL(LabelRef("loop1"))
+	for i := 0; i < 4; i++ {
+		VMAXPS(Mem{Base: p, Disp: 32 * i}, acc[i], acc[i])
+	}
+	ADDQ(U8(128), p)
+	SUBQ(U8(4), n)
+	JMP(LabelRef("loop4"))
+	Label("loop1")
+	TESTQ(n, n)
+	JZ(LabelRef("reduce"))
+	VMAXPS(Mem{Base: p}, acc[0], acc[0])
+	ADDQ(U8(32), p)
+	DECQ(n)
+	JMP(LabelRef("loop1"))
+	Label("reduce")
+	VMAXPS(acc[1], acc[0], acc[0])
+	VMAXPS(acc[3], acc[2], acc[2])
+	VMAXPS(acc[2], acc[0], acc[0])
+	hi := XMM()
+	VEXTRACTF128(U8(1), acc[0], hi)
+	lo := acc[0].AsX()
+	VMAXPS(hi, lo, lo)
+	VMOVHLPS(lo, lo, hi)
+	VMAXPS(hi, lo, lo)
+	VMOVSHDUP(lo, hi)
+	VMAXSS(hi, lo, lo)
+	VZEROUPPER()
+	Store(lo, ReturnIndex(0))
+	RET()
+}
+
+// expSubSumAVX2 emits ExpSubSumAVX2, the vector form of ops.expNeg applied
+// to x[i]-m, with the sum of the results: two vectors per trip, each with
+// its own partial sum.
+func expSubSumAVX2() {
+	TEXT("ExpSubSumAVX2", NOSPLIT, "func(x []float32, m float32) float32")
+	Pragma("noescape")
+	Doc(
+		"ExpSubSumAVX2 replaces each x[i] by e^(x[i]-m) and returns the sum of",
+		"the results; len(x) must be a multiple of 8, and m at least every x[i]",
+		"(so the exponents are ≤ 0). Needs AVX2 and FMA3.",
+		"",
+		"e^t = 2^n · e^f with n = trunc(t·log2 e − ½) and f = t − n·ln 2",
+		"(Cody–Waite, ln 2 in two parts), e^f from its degree-6 Taylor",
+		"polynomial, 2^n added to the exponent bits: the algorithm of the Go",
+		"ops.expNeg, with fused multiply-adds, so results may differ from it",
+		"in the last bit. t < −87 gives 0; NaN stays NaN.",
+	)
+	c := vecConst("expconst", []float32{
+		1.4426950408889634, // 0: log2 e
+		0.5,                // 1
+		0.693359375,        // 2: ln2hi, exact in 9 bits so n·ln2hi is exact
+		-2.12194440e-4,     // 3: ln2lo
+		1.0 / 720,          // 4
+		1.0 / 120,          // 5
+		1.0 / 24,           // 6
+		1.0 / 6,            // 7
+		1,                  // 8
+		-87,                // 9
+	})
+	p := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	m := YMM()
+	VBROADCASTSS(paramAddr("m"), m)
+	SHRQ(U8(3), n)
+	sums := []VecVirtual{YMM(), YMM()}
+	for _, s := range sums {
+		VXORPS(s, s, s)
+	}
+	exp := func(off int, sum VecVirtual) {
+		t, k, e, ok := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: p, Disp: off}, t)
+		VSUBPS(m, t, t)
+		VCMPPS(U8(5), c(9), t, ok) // not (t < −87): keeps NaN
+		VMULPS(c(0), t, k)
+		VSUBPS(c(1), k, k)
+		VCVTTPS2DQ(k, k)
+		VCVTDQ2PS(k, e)
+		VFNMADD231PS(c(2), e, t) // t −= n·ln2hi (exact)
+		VFNMADD231PS(c(3), e, t) // t −= n·ln2lo: now f, |f| ≤ ln2/2
+		VMOVUPS(c(4), e)
+		for _, i := range []int{5, 6, 7, 1, 8, 8} {
+			VFMADD213PS(c(i), t, e) // e = e·f + c
+		}
+		VPSLLD(U8(23), k, k)
+		VPADDD(k, e, e)
+		VANDPS(ok, e, e)
+		VMOVUPS(e, Mem{Base: p, Disp: off})
+		VADDPS(e, sum, sum)
+	}
+	Label("loop2")
+	CMPQ(n, U8(2))
+	JL(LabelRef("tail"))
+	exp(0, sums[0])
+	exp(32, sums[1])
+	ADDQ(U8(64), p)
+	SUBQ(U8(2), n)
+	JMP(LabelRef("loop2"))
+	Label("tail")
+	TESTQ(n, n)
+	JZ(LabelRef("reduce"))
+	exp(0, sums[0])
+	Label("reduce")
+	VADDPS(sums[1], sums[0], sums[0])
+	hi := XMM()
+	VEXTRACTF128(U8(1), sums[0], hi)
+	lo := sums[0].AsX()
+	VADDPS(hi, lo, lo)
+	VMOVHLPS(lo, lo, hi)
+	VADDPS(hi, lo, lo)
+	VMOVSHDUP(lo, hi)
+	VADDSS(hi, lo, lo)
+	VZEROUPPER()
+	Store(lo, ReturnIndex(0))
 	RET()
 }
