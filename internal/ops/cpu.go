@@ -85,11 +85,10 @@ func defaultKernel() *gemmKernel {
 // default. The paths, detected once per process and applied per Sgemm call:
 //
 //	generic  plain Go (asm.SgemmGeneric); always available
-//	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3; the default where present
-//	avx512   asm.Sgemm12x32AVX512; needs AVX-512F. Never chosen by default:
-//	         only IPT_CPU=avx512 or SetKernel("avx512") select it, until it
-//	         has been validated on more AVX-512 hardware (it passes the tests
-//	         on AMD Zen 4, where it runs no faster than avx2).
+//	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3
+//	avx512   asm.Sgemm12x32AVX512; needs AVX-512F
+//
+// The default is the last of them the CPU can run.
 //
 // The environment variable IPT_CPU=generic|avx2|avx512 is applied the same
 // way at start-up; when it cannot be honoured the default stays in force

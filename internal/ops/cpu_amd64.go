@@ -66,7 +66,7 @@ func softmaxAVX2(x []float32) float32 {
 }
 
 // platformKernels lists the assembly kernels with what this CPU lacks for
-// each. The AVX-512 kernel is never chosen automatically (see SetKernel).
+// each; both may be chosen automatically, AVX-512 first.
 func platformKernels() []kernelChoice {
 	avx2 := ""
 	if !cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
@@ -81,6 +81,6 @@ func platformKernels() []kernelChoice {
 	}
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},
-		{k: avx512Kernel, missing: avx512, auto: false},
+		{k: avx512Kernel, missing: avx512, auto: true},
 	}
 }

@@ -6,10 +6,11 @@
 // specification and the oracle of the tests; the fast versions build on
 // Sgemm, whose kernels are chosen once per process by CPU feature.
 //
-// Sgemm's kernels: generic (plain Go, the oracle), avx2 (AVX2+FMA, the
-// default where present) and avx512. The AVX-512 path is never chosen by
-// default: only IPT_CPU=avx512 or SetKernel("avx512") turns it on, until it
-// has proved faster on hardware with two 512-bit FMA units.
+// Sgemm's kernels: generic (plain Go, the oracle), avx2 (AVX2+FMA) and
+// avx512 (AVX-512F), the last one the CPU has being the default. The
+// AVX-512 path is on by default since it passed every test on two AVX-512
+// machines: an Intel Xeon with two 512-bit FMA units, where it runs the
+// forward 1.4× faster than avx2, and an AMD Zen 4, where the two tie.
 //
 // Layouts are row-major. Images are planar [C, H, W]; token matrices are
 // [rows, features].
