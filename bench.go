@@ -89,10 +89,9 @@ func (b *benchCmd) Run() error {
 	for i := range w {
 		w[i] = rng.Float32() - 0.5
 	}
-	ops.SetThreads(threads)
 	gemm := func() time.Duration {
 		start := time.Now()
-		ops.Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
+		ops.Exec{Threads: threads}.Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
 		return time.Since(start)
 	}
 	gemm()

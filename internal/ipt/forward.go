@@ -11,6 +11,9 @@ import (
 // reuse it, so steady-state inference allocates nothing.
 type Workspace struct {
 	Batch int
+	// Exec sets the threads of the matrix products of a forward pass run
+	// in this workspace (0: ops.Threads()). The output does not depend on it.
+	Exec  ops.Exec
 	owner *Model // the model it was sized for
 
 	x, t1, t2  []float32 // [C, P, P] per-tile feature maps
@@ -122,7 +125,7 @@ func (m *Model) Forward(task int, in []float32, n int, out []float32, ws *Worksp
 }
 
 func (m *Model) conv1(out, in []float32, cv conv, h, w int, ws *Workspace) {
-	ops.Conv2d(out, in, cv.cin, h, w, cv.w, cv.b, cv.cout, cv.k, ws.conv)
+	ws.Exec.Conv2d(out, in, cv.cin, h, w, cv.w, cv.b, cv.cout, cv.k, ws.conv)
 }
 
 // resBlock computes f += conv(relu(conv(f))) in place.
@@ -146,7 +149,7 @@ func (m *Model) body(task, n int, ws *Workspace) {
 		ops.Unfold(s2[b*L*d:(b+1)*L*d], ws.feat[b*C*P*P:(b+1)*C*P*P], C, P, P, p)
 	}
 	// x = linear_encoding(x) + x, then the position embedding.
-	ops.Linear(x, s2, rows, d, m.linEnc.w, m.linEnc.b, d)
+	ws.Exec.Linear(x, s2, rows, d, m.linEnc.w, m.linEnc.b, d)
 	ops.Add(x, s2)
 	pos := m.pos[:L*d]
 	for b := 0; b < n; b++ {
@@ -155,10 +158,10 @@ func (m *Model) body(task, n int, ws *Workspace) {
 	for i := range m.enc {
 		l := &m.enc[i]
 		ops.LayerNorm(s2, x, rows, d, l.norm1.gamma, l.norm1.beta, 1e-5)
-		ops.MultiHeadAttention(att, s2, s2, s2, n, L, L, d, c.NumHeads, l.self.inProj, l.self.outProj, ws.attn)
+		ws.Exec.MultiHeadAttention(att, s2, s2, s2, n, L, L, d, c.NumHeads, l.self.inProj, l.self.outProj, ws.attn)
 		ops.Add(x, att)
 		ops.LayerNorm(s2, x, rows, d, l.norm2.gamma, l.norm2.beta, 1e-5)
-		m.feedForward(x, s2, rows, &l.ffn, hid, att)
+		m.feedForward(x, s2, rows, &l.ffn, hid, att, ws.Exec)
 	}
 	// The encoder output is the decoder's target and, unchanged, its memory.
 	copy(mem, x)
@@ -167,26 +170,26 @@ func (m *Model) body(task, n int, ws *Workspace) {
 		l := &m.dec[i]
 		ops.LayerNorm(s2, x, rows, d, l.norm1.gamma, l.norm1.beta, 1e-5)
 		addQuery(q, s2, qpos)
-		ops.MultiHeadAttention(att, q, q, s2, n, L, L, d, c.NumHeads, l.self.inProj, l.self.outProj, ws.attn)
+		ws.Exec.MultiHeadAttention(att, q, q, s2, n, L, L, d, c.NumHeads, l.self.inProj, l.self.outProj, ws.attn)
 		ops.Add(x, att)
 		ops.LayerNorm(s2, x, rows, d, l.norm2.gamma, l.norm2.beta, 1e-5)
 		addQuery(q, s2, qpos)
-		ops.MultiHeadAttention(att, q, mem, mem, n, L, L, d, c.NumHeads, l.cross.inProj, l.cross.outProj, ws.attn)
+		ws.Exec.MultiHeadAttention(att, q, mem, mem, n, L, L, d, c.NumHeads, l.cross.inProj, l.cross.outProj, ws.attn)
 		ops.Add(x, att)
 		ops.LayerNorm(s2, x, rows, d, l.norm3.gamma, l.norm3.beta, 1e-5)
-		m.feedForward(x, s2, rows, &l.ffn, hid, att)
+		m.feedForward(x, s2, rows, &l.ffn, hid, att, ws.Exec)
 	}
 	// x = mlp_head(x) + x
-	m.feedForward(x, x, rows, &m.mlpHead, hid, att)
+	m.feedForward(x, x, rows, &m.mlpHead, hid, att, ws.Exec)
 }
 
 // feedForward computes linear2(relu(linear1(in))) for rows tokens and adds it
 // to x, using hid and tmp as scratch. in may alias x.
-func (m *Model) feedForward(x, in []float32, rows int, f *feedForward, hid, tmp []float32) {
+func (m *Model) feedForward(x, in []float32, rows int, f *feedForward, hid, tmp []float32, e ops.Exec) {
 	d := m.Config.Dim()
-	ops.Linear(hid, in, rows, d, f.w1, f.b1, 4*d)
+	e.Linear(hid, in, rows, d, f.w1, f.b1, 4*d)
 	ops.ReLU(hid)
-	ops.Linear(tmp, hid, rows, 4*d, f.w2, f.b2, d)
+	e.Linear(tmp, hid, rows, 4*d, f.w2, f.b2, d)
 	ops.Add(x, tmp)
 }
 

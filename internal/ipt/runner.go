@@ -86,7 +86,7 @@ func (r *Runner) release(ws *Workspace) {
 // Tile outputs do not depend on the batch size or the GEMM thread count
 // (TestParityBatchInvariance and the ops tests check it), so neither does
 // the result.
-func (r *Runner) plan(n int) (batch, workers int, err error) {
+func (r *Runner) plan(n int) (batch, workers int, exec ops.Exec, err error) {
 	T := r.threads()
 	workers = max(1, min(T, n))
 	batch = max(1, min(r.batch(), (n+workers-1)/workers))
@@ -98,12 +98,11 @@ func (r *Runner) plan(n int) (batch, workers int, err error) {
 			case workers > 1:
 				workers--
 			default:
-				return 0, 0, fmt.Errorf("memory budget too small: one tile needs %d MiB on top of the weights and image", r.batchBytes(1)>>20)
+				return 0, 0, exec, fmt.Errorf("memory budget too small: one tile needs %d MiB on top of the weights and image", r.batchBytes(1)>>20)
 			}
 		}
 	}
-	ops.SetThreads(max(1, T/workers))
-	return batch, workers, nil
+	return batch, workers, ops.Exec{Threads: max(1, T/workers)}, nil
 }
 
 // ImageBytes estimates the memory restoring img takes besides the weights
@@ -139,7 +138,7 @@ type point struct{ y, x int }
 func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit func(i int, out []float32)) error {
 	c := r.Model.Config
 	P, s := c.PatchSize, r.Scale()
-	B, W, err := r.plan(len(pos))
+	B, W, exec, err := r.plan(len(pos))
 	if err != nil {
 		return err
 	}
@@ -167,6 +166,7 @@ func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit fun
 				}
 				ws := r.workspace(B)
 				defer r.release(ws)
+				ws.Exec = exec
 				return r.Model.Forward(r.Task, sl.in, hi-lo, sl.out, ws)
 			})
 		}

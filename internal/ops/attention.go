@@ -1,9 +1,13 @@
 package ops
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // AttentionScratch holds the buffers MultiHeadAttention needs for a batch of
-// sequences; reuse it across calls to avoid allocation.
+// sequences; reuse it across calls to avoid allocation. The scores and sums
+// grow to one set per thread the first time heads run in parallel.
 type AttentionScratch struct {
 	q, k, v, ctx, scores, sums []float32
 }
@@ -31,36 +35,71 @@ func NewAttentionScratch(batch, lq, lk, d int) *AttentionScratch {
 // xq and out are [batch·lq, d]; xk and xv are [batch·lk, d]. out must not
 // alias the inputs.
 func MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, s *AttentionScratch) {
+	Exec{}.MultiHeadAttention(out, xq, xk, xv, batch, lq, lk, d, heads, inProj, outProj, s)
+}
+
+// MultiHeadAttention is MultiHeadAttention on e's threads.
+func (e Exec) MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, s *AttentionScratch) {
 	dd := d * d
 	q, k, v, ctx := s.q[:batch*lq*d], s.k[:batch*lk*d], s.v[:batch*lk*d], s.ctx[:batch*lq*d]
-	Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
-	Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
-	Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
+	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
+	e.Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
+	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	scores := s.scores[:lq*lk]
-	sums := s.sums[:lq]
 	expRow := activeKernel.Load().softmax
-	for b := 0; b < batch; b++ {
-		qb, kb, vb, cb := q[b*lq*d:], k[b*lk*d:], v[b*lk*d:], ctx[b*lq*d:]
-		for h := 0; h < heads; h++ {
-			off := h * dh
-			Sgemm(false, true, lq, lk, dh, scale, qb[off:], d, kb[off:], d, 0, scores, lk)
-			for r := 0; r < lq; r++ {
-				sums[r] = expRow(scores[r*lk : (r+1)*lk])
-			}
-			Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb[off:], d, 0, cb[off:], d)
-			// Normalise the [lq, dh] result rather than the [lq, lk] weights.
-			for r := 0; r < lq; r++ {
-				inv := 1 / sums[r]
-				row := cb[off+r*d : off+r*d+dh]
-				for j := range row {
-					row[j] *= inv
-				}
+	// head computes head h of sequence b with the t-th scores and sums
+	// scratch, on the threads of g.
+	head := func(g Exec, t, b, h int) {
+		scores, sums := s.scores[t*lq*lk:(t+1)*lq*lk], s.sums[t*lq:(t+1)*lq]
+		off := h * dh
+		qb, kb, vb, cb := q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:]
+		g.Sgemm(false, true, lq, lk, dh, scale, qb, d, kb, d, 0, scores, lk)
+		for r := 0; r < lq; r++ {
+			sums[r] = expRow(scores[r*lk : (r+1)*lk])
+		}
+		g.Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb, d, 0, cb, d)
+		// Normalise the [lq, dh] result rather than the [lq, lk] weights.
+		for r := 0; r < lq; r++ {
+			inv := 1 / sums[r]
+			row := cb[r*d : r*d+dh]
+			for j := range row {
+				row[j] *= inv
 			}
 		}
 	}
-	Linear(out, ctx, batch*lq, d, outProj, nil, d)
+	// With several threads, whole heads run side by side, each product on
+	// one thread: a head's 256×256×48 products are too small to split
+	// well. The result is the same either way.
+	pairs := batch * heads
+	T := min(e.threads(), pairs)
+	if T <= 1 {
+		for p := range pairs {
+			head(e, 0, p/heads, p%heads)
+		}
+	} else {
+		s.grow(T, lq, lk)
+		var wg sync.WaitGroup
+		for t := range T {
+			wg.Go(func() {
+				for p := t; p < pairs; p += T {
+					head(Exec{Threads: 1}, t, p/heads, p%heads)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
+}
+
+// grow makes room for the scores and sums of threads heads at once.
+func (s *AttentionScratch) grow(threads, lq, lk int) {
+	if len(s.scores) < threads*lq*lk {
+		s.scores = make([]float32, threads*lq*lk)
+	}
+	if len(s.sums) < threads*lq {
+		s.sums = make([]float32, threads*lq)
+	}
 }
 
 // SoftmaxRow replaces x by exp(x - max) / Σ exp(x - max).

@@ -25,10 +25,15 @@ func Conv2dScratch(cin, h, w, k int) int {
 // The input is unrolled (im2col) into a [cin·k·k, rows·w] matrix so each band
 // of output rows is one GEMM: out[:, band] = weight · cols.
 func Conv2d(out, in []float32, cin, h, w int, weight, bias []float32, cout, k int, scratch []float32) {
+	Exec{}.Conv2d(out, in, cin, h, w, weight, bias, cout, k, scratch)
+}
+
+// Conv2d is Conv2d on e's threads.
+func (e Exec) Conv2d(out, in []float32, cin, h, w int, weight, bias []float32, cout, k int, scratch []float32) {
 	hw := h * w
 	kk := cin * k * k
 	if k == 1 {
-		Sgemm(false, false, cout, hw, kk, 1, weight, kk, in, hw, 0, out, hw)
+		e.Sgemm(false, false, cout, hw, kk, 1, weight, kk, in, hw, 0, out, hw)
 	} else {
 		band := max(1, min(h, len(scratch)/(kk*w)))
 		for y0 := 0; y0 < h; y0 += band {
@@ -36,7 +41,7 @@ func Conv2d(out, in []float32, cin, h, w int, weight, bias []float32, cout, k in
 			n := rows * w
 			cols := scratch[:kk*n]
 			im2col(cols, in, cin, h, w, k, y0, rows)
-			Sgemm(false, false, cout, n, kk, 1, weight, kk, cols, n, 0, out[y0*w:], hw)
+			e.Sgemm(false, false, cout, n, kk, 1, weight, kk, cols, n, 0, out[y0*w:], hw)
 		}
 	}
 	if bias != nil {

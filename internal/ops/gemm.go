@@ -18,7 +18,28 @@ import "fmt"
 // the path chosen in cpu.go, on up to SetThreads goroutines; tiny products
 // take a direct loop instead.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemm(activeKernel.Load(), Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	Exec{}.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Exec says how the ops called through it run: on up to Threads goroutines
+// per call (0: the package default, SetThreads). Results do not depend on
+// it. The package-level functions are those of Exec{}; an Exec of its own
+// lets concurrent callers (one Runner per model, several batches at once)
+// choose their thread counts without touching each other's.
+type Exec struct {
+	Threads int
+}
+
+func (e Exec) threads() int {
+	if e.Threads > 0 {
+		return e.Threads
+	}
+	return Threads()
+}
+
+// Sgemm is Sgemm on e's threads.
+func (e Exec) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(activeKernel.Load(), e.threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmRef is the plain-Go reference: the specification every fast path is tested against.

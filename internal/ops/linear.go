@@ -5,7 +5,12 @@ import "math"
 // Linear computes out = x·Wᵀ + b for m rows, as PyTorch's nn.Linear does.
 // x is [m, in], weight [outDim, in], bias [outDim] (or nil), out [m, outDim].
 func Linear(out, x []float32, m, in int, weight, bias []float32, outDim int) {
-	Sgemm(false, true, m, outDim, in, 1, x, in, weight, in, 0, out, outDim)
+	Exec{}.Linear(out, x, m, in, weight, bias, outDim)
+}
+
+// Linear is Linear on e's threads.
+func (e Exec) Linear(out, x []float32, m, in int, weight, bias []float32, outDim int) {
+	e.Sgemm(false, true, m, outDim, in, 1, x, in, weight, in, 0, out, outDim)
 	if bias != nil {
 		AddRowBias(out[:m*outDim], bias)
 	}

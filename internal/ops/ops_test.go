@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -106,6 +107,16 @@ func TestMultiHeadAttentionMatchesRef(t *testing.T) {
 		MultiHeadAttention(got, xq, xk, xv, tc.batch, tc.lq, tc.lk, tc.d, tc.heads, in, outW, NewAttentionScratch(tc.batch, tc.lq, tc.lk, tc.d))
 		if e := relErr(got, want); e > 1e-5 {
 			t.Errorf("%v: relative error %.3g", tc, e)
+		}
+		// Heads side by side on any number of threads (one scratch reused,
+		// so it grows): the same bits as one thread.
+		s := NewAttentionScratch(tc.batch, tc.lq, tc.lk, tc.d)
+		for _, threads := range []int{1, 2, 3, 5, 16} {
+			par := make([]float32, len(xq))
+			Exec{Threads: threads}.MultiHeadAttention(par, xq, xk, xv, tc.batch, tc.lq, tc.lk, tc.d, tc.heads, in, outW, s)
+			if !slices.Equal(par, got) {
+				t.Errorf("%v: %d threads differ from 1", tc, threads)
+			}
 		}
 	}
 }
