@@ -88,6 +88,31 @@ func MaxAVX2(x []float32) float32
 //go:noescape
 func ExpSubSumAVX2(x []float32, m float32) float32
 
+// AddAVX2 adds src[i] to dst[i] for i < len(dst); len(dst) must be a
+// multiple of 8 and len(src) at least len(dst). Needs AVX.
+//
+//go:noescape
+func AddAVX2(dst []float32, src []float32)
+
+// AddBiasReLUAVX2 adds bias to every row of x ([len(x)/len(bias),
+// len(bias)]) and then clears every value whose sign bit is set, as
+// ops.AddRowBias followed by ops.ReLU do. len(bias) must be a positive
+// multiple of 8 and len(x) a multiple of len(bias). Needs AVX2.
+//
+//go:noescape
+func AddBiasReLUAVX2(x []float32, bias []float32)
+
+// LayerNormRowAVX2 normalises the row x and writes
+// out[j] = float32((x[j]−mean)·inv)·gamma[j] + beta[j], inv =
+// 1/sqrt(var+eps), as ops.LayerNorm does for one row: mean and (biased)
+// variance are summed in float64, four lanes at a time, so they may
+// differ from the Go loop's in the last bits of a float64. len(x) must be
+// a positive multiple of 8; out, gamma and beta at least as long. out
+// may be x. Needs AVX2 and FMA3.
+//
+//go:noescape
+func LayerNormRowAVX2(out []float32, x []float32, gamma []float32, beta []float32, eps float64)
+
 // PeakFMAAVX2 runs n trips of a loop of 12 independent 8-lane FMAs
 // (192 floating-point operations per trip) on zeros and returns; it
 // measures the FMA throughput of one core. Needs AVX2 and FMA3.

@@ -955,6 +955,170 @@ DATA expconst<>+312(SB)/4, $0xc2ae0000
 DATA expconst<>+316(SB)/4, $0xc2ae0000
 GLOBL expconst<>(SB), RODATA|NOPTR, $320
 
+// func AddAVX2(dst []float32, src []float32)
+// Requires: AVX
+TEXT ·AddAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	SHRQ $0x03, DX
+
+loop4:
+	CMPQ    DX, $0x04
+	JL      loop1
+	VMOVUPS (AX), Y0
+	VADDPS  (CX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	VMOVUPS 32(AX), Y0
+	VADDPS  32(CX), Y0, Y0
+	VMOVUPS Y0, 32(AX)
+	VMOVUPS 64(AX), Y0
+	VADDPS  64(CX), Y0, Y0
+	VMOVUPS Y0, 64(AX)
+	VMOVUPS 96(AX), Y0
+	VADDPS  96(CX), Y0, Y0
+	VMOVUPS Y0, 96(AX)
+	ADDQ    $0x80, AX
+	ADDQ    $0x80, CX
+	SUBQ    $0x04, DX
+	JMP     loop4
+
+loop1:
+	TESTQ   DX, DX
+	JZ      done
+	VMOVUPS (AX), Y0
+	VADDPS  (CX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	DECQ    DX
+	JMP     loop1
+
+done:
+	VZEROUPPER
+	RET
+
+// func AddBiasReLUAVX2(x []float32, bias []float32)
+// Requires: AVX, AVX2
+TEXT ·AddBiasReLUAVX2(SB), NOSPLIT, $0-48
+	MOVQ x_base+0(FP), AX
+	MOVQ x_len+8(FP), CX
+	MOVQ bias_base+24(FP), DX
+	MOVQ bias_len+32(FP), BX
+	LEAQ (AX)(CX*4), CX
+	SHRQ $0x03, BX
+
+row:
+	CMPQ AX, CX
+	JAE  done
+	MOVQ DX, SI
+	MOVQ BX, DI
+
+col:
+	VMOVUPS (AX), Y0
+	VADDPS  (SI), Y0, Y0
+	VPSRAD  $0x1f, Y0, Y1
+	VPANDN  Y0, Y1, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, SI
+	DECQ    DI
+	JNZ     col
+	JMP     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func LayerNormRowAVX2(out []float32, x []float32, gamma []float32, beta []float32, eps float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·LayerNormRowAVX2(SB), NOSPLIT, $0-104
+	MOVQ out_base+0(FP), AX
+	MOVQ x_base+24(FP), CX
+	MOVQ gamma_base+48(FP), DX
+	MOVQ beta_base+72(FP), BX
+	MOVQ x_len+32(FP), SI
+
+	// Pass 1: the sum, in two float64 accumulators of 4 lanes.
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	MOVQ   SI, DI
+	SHRQ   $0x03, DI
+	MOVQ   CX, R8
+
+sum:
+	VCVTPS2PD    (R8), Y2
+	VCVTPS2PD    16(R8), Y3
+	VADDPD       Y2, Y0, Y0
+	VADDPD       Y3, Y1, Y1
+	ADDQ         $0x20, R8
+	DECQ         DI
+	JNZ          sum
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	CVTSQ2SD     SI, X4
+	VDIVSD       X4, X0, X5
+	VBROADCASTSD X5, Y5
+
+	// Pass 2: the sum of squared deviations.
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	MOVQ   SI, DI
+	SHRQ   $0x03, DI
+	MOVQ   CX, R8
+
+sq:
+	VCVTPS2PD    (R8), Y2
+	VCVTPS2PD    16(R8), Y3
+	VSUBPD       Y5, Y2, Y2
+	VSUBPD       Y5, Y3, Y3
+	VFMADD231PD  Y2, Y2, Y0
+	VFMADD231PD  Y3, Y3, Y1
+	ADDQ         $0x20, R8
+	DECQ         DI
+	JNZ          sq
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X0
+	VUNPCKHPD    X0, X0, X1
+	VADDSD       X1, X0, X0
+	VDIVSD       X4, X0, X0
+	VADDSD       eps+96(FP), X0, X0
+	VSQRTSD      X0, X0, X0
+	MOVQ         $0x3ff0000000000000, DI
+	MOVQ         DI, X1
+	VDIVSD       X0, X1, X1
+	VBROADCASTSD X1, Y1
+
+	// Pass 3: out = float32((x−mean)·inv)·gamma + beta, unfused as in Go.
+	MOVQ SI, DI
+	SHRQ $0x03, DI
+
+out:
+	VCVTPS2PD   (CX), Y2
+	VCVTPS2PD   16(CX), Y3
+	VSUBPD      Y5, Y2, Y2
+	VSUBPD      Y5, Y3, Y3
+	VMULPD      Y1, Y2, Y2
+	VMULPD      Y1, Y3, Y3
+	VCVTPD2PSY  Y2, X4
+	VCVTPD2PSY  Y3, X0
+	VINSERTF128 $0x01, X0, Y4, Y0
+	VMULPS      (DX), Y0, Y0
+	VADDPS      (BX), Y0, Y0
+	VMOVUPS     Y0, (AX)
+	ADDQ        $0x20, CX
+	ADDQ        $0x20, DX
+	ADDQ        $0x20, BX
+	ADDQ        $0x20, AX
+	DECQ        DI
+	JNZ         out
+	VZEROUPPER
+	RET
+
 // func PeakFMAAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·PeakFMAAVX2(SB), NOSPLIT, $0-8

@@ -187,8 +187,8 @@ func (m *Model) body(task, n int, ws *Workspace) {
 // to x, using hid and tmp as scratch. in may alias x.
 func (m *Model) feedForward(x, in []float32, rows int, f *feedForward, hid, tmp []float32, e ops.Exec) {
 	d := m.Config.Dim()
-	e.Linear(hid, in, rows, d, f.w1, f.b1, 4*d)
-	ops.ReLU(hid)
+	e.Linear(hid, in, rows, d, f.w1, nil, 4*d)
+	ops.AddBiasReLU(hid[:rows*4*d], f.b1)
 	e.Linear(tmp, hid, rows, 4*d, f.w2, f.b2, d)
 	ops.Add(x, tmp)
 }

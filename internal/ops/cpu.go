@@ -22,9 +22,14 @@ type gemmKernel struct {
 	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
 	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
-	// softmax replaces a row x by exp(x − max x) and returns its sum, on
-	// the same instruction set (softmaxUnnormalised is the Go one).
-	softmax func(x []float32) float32
+	// The row kernels of the same instruction set; the Go ones are the
+	// references. softmax replaces a row x by exp(x − max x) and returns
+	// its sum (softmaxUnnormalised); add is Add; addBiasReLU is
+	// AddRowBias then ReLU; layerNormRow is one row of LayerNorm.
+	softmax      func(x []float32) float32
+	add          func(dst, src []float32)
+	addBiasReLU  func(x, bias []float32)
+	layerNormRow func(out, x, gamma, beta []float32, eps float64)
 	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
 	peak         func(n int)
 	flopsPerTrip int
@@ -43,6 +48,9 @@ var genericKernel = &gemmKernel{
 		asm.SgemmGeneric(6, 16, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
 	},
 	softmax:      softmaxUnnormalised,
+	add:          addGo,
+	addBiasReLU:  addBiasReLUGo,
+	layerNormRow: layerNormRowGo,
 	peak:         peakGeneric,
 	flopsPerTrip: 2 * 8,
 }

@@ -18,6 +18,9 @@ var avx2Kernel = &gemmKernel{
 	},
 	transpose8:   transpose8AVX,
 	softmax:      softmaxAVX2,
+	add:          addAVX2,
+	addBiasReLU:  addBiasReLUAVX2,
+	layerNormRow: layerNormRowAVX2,
 	peak:         asm.PeakFMAAVX2,
 	flopsPerTrip: 12 * 8 * 2,
 }
@@ -28,8 +31,13 @@ var avx512Kernel = &gemmKernel{
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	transpose8:   transpose8AVX,
-	softmax:      softmaxAVX2, // replaced by the Go one where AVX2 is missing
+	transpose8: transpose8AVX,
+	// The AVX2 row kernels (replaced by the Go ones where AVX2 is missing):
+	// memory-bound, they gain nothing from wider vectors.
+	softmax:      softmaxAVX2,
+	add:          addAVX2,
+	addBiasReLU:  addBiasReLUAVX2,
+	layerNormRow: layerNormRowAVX2,
 	peak:         asm.PeakFMAAVX512,
 	flopsPerTrip: 24 * 16 * 2,
 }
@@ -65,6 +73,37 @@ func softmaxAVX2(x []float32) float32 {
 	return s
 }
 
+// addAVX2 is Add with the multiple-of-8 part in assembly.
+func addAVX2(dst, src []float32) {
+	src = src[:len(dst)]
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		asm.AddAVX2(dst[:n8], src[:n8])
+	}
+	addGo(dst[n8:], src[n8:])
+}
+
+// addBiasReLUAVX2 is AddBiasReLU in assembly when the rows are a multiple
+// of 8 wide and x holds whole rows (IPT's are 4·d = 2304), else in Go.
+func addBiasReLUAVX2(x, bias []float32) {
+	if n := len(bias); n == 0 || n%8 != 0 || len(x)%n != 0 {
+		addBiasReLUGo(x, bias)
+		return
+	}
+	asm.AddBiasReLUAVX2(x, bias)
+}
+
+// layerNormRowAVX2 is one row of LayerNorm in assembly when its length is
+// a multiple of 8 (IPT's d = 576), else in Go.
+func layerNormRowAVX2(out, x, gamma, beta []float32, eps float64) {
+	d := len(x)
+	if d == 0 || d%8 != 0 {
+		layerNormRowGo(out, x, gamma, beta, eps)
+		return
+	}
+	asm.LayerNormRowAVX2(out[:d], x, gamma[:d], beta[:d], eps)
+}
+
 // platformKernels lists the assembly kernels with what this CPU lacks for
 // each; both may be chosen automatically, AVX-512 first.
 func platformKernels() []kernelChoice {
@@ -77,7 +116,8 @@ func platformKernels() []kernelChoice {
 		avx512 = "CPU lacks AVX-512F"
 	}
 	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
-		avx512Kernel.softmax = softmaxUnnormalised
+		k := avx512Kernel
+		k.softmax, k.add, k.addBiasReLU, k.layerNormRow = genericKernel.softmax, genericKernel.add, genericKernel.addBiasReLU, genericKernel.layerNormRow
 	}
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},

@@ -54,7 +54,18 @@ func ReLU(x []float32) {
 }
 
 // Add computes dst[i] += src[i].
-func Add(dst, src []float32) {
+func Add(dst, src []float32) { activeKernel.Load().add(dst, src) }
+
+// AddBiasReLU adds bias to every row of x ([len(x)/len(bias), len(bias)])
+// and applies ReLU: the bias and activation of a linear layer in one pass.
+func AddBiasReLU(x, bias []float32) { activeKernel.Load().addBiasReLU(x, bias) }
+
+func addBiasReLUGo(x, bias []float32) {
+	AddRowBias(x, bias)
+	ReLU(x)
+}
+
+func addGo(dst, src []float32) {
 	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] += src[i]

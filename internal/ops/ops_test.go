@@ -200,3 +200,71 @@ func TestReLU(t *testing.T) {
 		}
 	}
 }
+
+// TestRowKernelPaths checks every path's Add, AddBiasReLU and layer-norm
+// row against the Go versions on widths around the 8-lane boundaries and
+// IPT's, with canaries past the end, signed zeros and NaN.
+func TestRowKernelPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var covered []string
+	for _, c := range kernelTable {
+		if c.missing != "" {
+			continue
+		}
+		k := c.k
+		covered = append(covered, k.name)
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 24, 31, 32, 33, 40, 576, 2304} {
+			// Add, on a slice followed by canaries.
+			dst := randSlice(rng, n+8)
+			src := randSlice(rng, n+8)
+			want := slices.Clone(dst)
+			addGo(want[:n], src[:n])
+			got := slices.Clone(dst)
+			k.add(got[:n], src)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: Add n=%d differs from Go", k.name, n)
+			}
+			if n == 0 {
+				continue
+			}
+			// AddBiasReLU on 3 rows, with -0, NaN and values that cancel.
+			x := randSlice(rng, 3*n+8)
+			bias := randSlice(rng, n)
+			x[0], x[1] = float32(math.Copysign(0, -1)), float32(math.NaN())
+			x[n-1] = -bias[n-1]
+			want = slices.Clone(x)
+			addBiasReLUGo(want[:3*n], bias)
+			got = slices.Clone(x)
+			k.addBiasReLU(got[:3*n], bias)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s: AddBiasReLU n=%d: x[%d] = %v, want %v", k.name, n, i, got[i], want[i])
+				}
+			}
+			// Layer norm of one row, with an offset that makes the float64
+			// sums matter; in place too.
+			row := randSlice(rng, n)
+			for i := range row {
+				row[i] += 100
+			}
+			gamma, beta := randSlice(rng, n), randSlice(rng, n)
+			wantN := make([]float32, n+8)
+			layerNormRowGo(wantN[:n], row, gamma, beta, 1e-5)
+			gotN := make([]float32, n+8)
+			k.layerNormRow(gotN[:n], row, gamma, beta, 1e-5)
+			for i := range gotN {
+				// The float64 sums may differ in their last bits, which can
+				// move an output by one float32 rounding step.
+				if d := math.Abs(float64(gotN[i] - wantN[i])); d > 2e-6*(1+math.Abs(float64(wantN[i]))) {
+					t.Fatalf("%s: layer norm n=%d: out[%d] = %v, want %v", k.name, n, i, gotN[i], wantN[i])
+				}
+			}
+			inPlace := slices.Clone(row)
+			k.layerNormRow(inPlace, inPlace, gamma, beta, 1e-5)
+			if !slices.Equal(inPlace, gotN[:n]) {
+				t.Errorf("%s: layer norm n=%d in place differs", k.name, n)
+			}
+		}
+	}
+	t.Logf("row kernel paths covered: %v", covered)
+}

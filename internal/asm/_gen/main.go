@@ -59,6 +59,9 @@ func main() {
 	transpose8()
 	maxAVX2()
 	expSubSumAVX2()
+	addAVX2()
+	addBiasReLUAVX2()
+	layerNormRowAVX2()
 	peak(avx2, 12)
 	peak(avx512, 24)
 	Generate()
@@ -510,4 +513,194 @@ func expSubSumAVX2() {
 	VZEROUPPER()
 	Store(lo, ReturnIndex(0))
 	RET()
+}
+
+// addAVX2 emits AddAVX2: dst += src, 32 floats per trip, then 8.
+func addAVX2() {
+	TEXT("AddAVX2", NOSPLIT, "func(dst, src []float32)")
+	Pragma("noescape")
+	Doc(
+		"AddAVX2 adds src[i] to dst[i] for i < len(dst); len(dst) must be a",
+		"multiple of 8 and len(src) at least len(dst). Needs AVX.",
+	)
+	d := Load(Param("dst").Base(), GP64())
+	sp := Load(Param("src").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64())
+	SHRQ(U8(3), n)
+	v := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	Label("loop4")
+	CMPQ(n, U8(4))
+	JL(LabelRef("loop1"))
+	for i := range v {
+		VMOVUPS(Mem{Base: d, Disp: 32 * i}, v[i])
+		VADDPS(Mem{Base: sp, Disp: 32 * i}, v[i], v[i])
+		VMOVUPS(v[i], Mem{Base: d, Disp: 32 * i})
+	}
+	ADDQ(U8(128), d)
+	ADDQ(U8(128), sp)
+	SUBQ(U8(4), n)
+	JMP(LabelRef("loop4"))
+	Label("loop1")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	VMOVUPS(Mem{Base: d}, v[0])
+	VADDPS(Mem{Base: sp}, v[0], v[0])
+	VMOVUPS(v[0], Mem{Base: d})
+	ADDQ(U8(32), d)
+	ADDQ(U8(32), sp)
+	DECQ(n)
+	JMP(LabelRef("loop1"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// addBiasReLUAVX2 emits AddBiasReLUAVX2: x = relu(x + bias) row by row, the
+// bias added and the negatives cleared in one pass over x.
+func addBiasReLUAVX2() {
+	TEXT("AddBiasReLUAVX2", NOSPLIT, "func(x, bias []float32)")
+	Pragma("noescape")
+	Doc(
+		"AddBiasReLUAVX2 adds bias to every row of x ([len(x)/len(bias),",
+		"len(bias)]) and then clears every value whose sign bit is set, as",
+		"ops.AddRowBias followed by ops.ReLU do. len(bias) must be a positive",
+		"multiple of 8 and len(x) a multiple of len(bias). Needs AVX2.",
+	)
+	xp := Load(Param("x").Base(), GP64())
+	end := Load(Param("x").Len(), GP64())
+	b0 := Load(Param("bias").Base(), GP64())
+	nb := Load(Param("bias").Len(), GP64())
+	LEAQ(Mem{Base: xp, Index: end, Scale: 4}, end) // one past x
+	SHRQ(U8(3), nb)
+	v, m := YMM(), YMM()
+	b, j := GP64(), GP64()
+	Label("row")
+	CMPQ(xp, end)
+	JAE(LabelRef("done"))
+	MOVQ(b0, b)
+	MOVQ(nb, j)
+	Label("col")
+	VMOVUPS(Mem{Base: xp}, v)
+	VADDPS(Mem{Base: b}, v, v)
+	VPSRAD(U8(31), v, m) // all ones where the sign bit is set
+	VPANDN(v, m, v)      // v &^ m
+	VMOVUPS(v, Mem{Base: xp})
+	ADDQ(U8(32), xp)
+	ADDQ(U8(32), b)
+	DECQ(j)
+	JNZ(LabelRef("col"))
+	JMP(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// layerNormRowAVX2 emits LayerNormRowAVX2: one row of ops.LayerNorm, with
+// the mean and variance accumulated in float64 lanes.
+func layerNormRowAVX2() {
+	TEXT("LayerNormRowAVX2", NOSPLIT, "func(out, x, gamma, beta []float32, eps float64)")
+	Pragma("noescape")
+	Doc(
+		"LayerNormRowAVX2 normalises the row x and writes",
+		"out[j] = float32((x[j]−mean)·inv)·gamma[j] + beta[j], inv =",
+		"1/sqrt(var+eps), as ops.LayerNorm does for one row: mean and (biased)",
+		"variance are summed in float64, four lanes at a time, so they may",
+		"differ from the Go loop's in the last bits of a float64. len(x) must be",
+		"a positive multiple of 8; out, gamma and beta at least as long. out",
+		"may be x. Needs AVX2 and FMA3.",
+	)
+	op := Load(Param("out").Base(), GP64())
+	xp := Load(Param("x").Base(), GP64())
+	gp := Load(Param("gamma").Base(), GP64())
+	bp := Load(Param("beta").Base(), GP64())
+	d := Load(Param("x").Len(), GP64())
+	n, p := GP64(), GP64()
+
+	Comment("Pass 1: the sum, in two float64 accumulators of 4 lanes.")
+	s0, s1, t0, t1 := YMM(), YMM(), YMM(), YMM()
+	VXORPD(s0, s0, s0)
+	VXORPD(s1, s1, s1)
+	MOVQ(d, n)
+	SHRQ(U8(3), n)
+	MOVQ(xp, p)
+	Label("sum")
+	VCVTPS2PD(Mem{Base: p}, t0)
+	VCVTPS2PD(Mem{Base: p, Disp: 16}, t1)
+	VADDPD(t0, s0, s0)
+	VADDPD(t1, s1, s1)
+	ADDQ(U8(32), p)
+	DECQ(n)
+	JNZ(LabelRef("sum"))
+	VADDPD(s1, s0, s0)
+	hsumPD(s0)
+	// mean = sum / d, broadcast.
+	dd := XMM()
+	CVTSQ2SD(d, dd)
+	mean := YMM()
+	VDIVSD(dd, s0.AsX(), mean.AsX())
+	VBROADCASTSD(mean.AsX(), mean)
+
+	Comment("Pass 2: the sum of squared deviations.")
+	VXORPD(s0, s0, s0)
+	VXORPD(s1, s1, s1)
+	MOVQ(d, n)
+	SHRQ(U8(3), n)
+	MOVQ(xp, p)
+	Label("sq")
+	VCVTPS2PD(Mem{Base: p}, t0)
+	VCVTPS2PD(Mem{Base: p, Disp: 16}, t1)
+	VSUBPD(mean, t0, t0)
+	VSUBPD(mean, t1, t1)
+	VFMADD231PD(t0, t0, s0)
+	VFMADD231PD(t1, t1, s1)
+	ADDQ(U8(32), p)
+	DECQ(n)
+	JNZ(LabelRef("sq"))
+	VADDPD(s1, s0, s0)
+	hsumPD(s0)
+	// inv = 1 / sqrt(ss/d + eps), broadcast.
+	inv := YMM()
+	VDIVSD(dd, s0.AsX(), s0.AsX())
+	VADDSD(paramAddr("eps"), s0.AsX(), s0.AsX())
+	VSQRTSD(s0.AsX(), s0.AsX(), s0.AsX())
+	one := GP64()
+	MOVQ(U64(math.Float64bits(1)), one)
+	MOVQ(one, inv.AsX())
+	VDIVSD(s0.AsX(), inv.AsX(), inv.AsX())
+	VBROADCASTSD(inv.AsX(), inv)
+
+	Comment("Pass 3: out = float32((x−mean)·inv)·gamma + beta, unfused as in Go.")
+	MOVQ(d, n)
+	SHRQ(U8(3), n)
+	lo, hi := XMM(), XMM()
+	y := YMM()
+	Label("out")
+	VCVTPS2PD(Mem{Base: xp}, t0)
+	VCVTPS2PD(Mem{Base: xp, Disp: 16}, t1)
+	VSUBPD(mean, t0, t0)
+	VSUBPD(mean, t1, t1)
+	VMULPD(inv, t0, t0)
+	VMULPD(inv, t1, t1)
+	VCVTPD2PSY(t0, lo)
+	VCVTPD2PSY(t1, hi)
+	VINSERTF128(U8(1), hi, lo.AsY(), y)
+	VMULPS(Mem{Base: gp}, y, y)
+	VADDPS(Mem{Base: bp}, y, y)
+	VMOVUPS(y, Mem{Base: op})
+	for _, r := range []Register{xp, gp, bp, op} {
+		ADDQ(U8(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("out"))
+	VZEROUPPER()
+	RET()
+}
+
+// hsumPD leaves the sum of v's four float64 lanes in its lowest lane.
+func hsumPD(v VecVirtual) {
+	h := XMM()
+	VEXTRACTF128(U8(1), v, h)
+	VADDPD(h, v.AsX(), v.AsX())
+	VUNPCKHPD(v.AsX(), v.AsX(), h)
+	VADDSD(h, v.AsX(), v.AsX())
 }
