@@ -7,7 +7,8 @@
 //	PeakFMAAVX2, PeakFMAAVX512: FMA-throughput loops for peak measurements
 //	Transpose8AVX     8-row transposes for packing
 //	MaxAVX2, ExpSubSumAVX2: the row kernels of the attention softmax
-//	                  (ops.softmaxUnnormalised is their Go version)
+//	AddAVX2, AddBiasReLUAVX2, LayerNormRowAVX2: the element-wise passes
+//	                  between products (their Go versions are in internal/ops)
 //
 // A micro-kernel computes one MR×NR tile of C = alpha·A·B + beta·C from an
 // MR×k block of A read with arbitrary strides (packed or in place) and a
