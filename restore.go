@@ -132,7 +132,7 @@ func (f *restoreFlags) run(j job) error {
 	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads, Progress: prog.tiles}
 	restorePic := func(pic *imageio.Picture) (*imageio.Picture, error) {
 		if memLimit > 0 {
-			r.MemLimit = memLimit - r.ImageBytes(pic.Color, f.Ensemble)
+			r.MemLimit = memLimit - r.ImageBytes(pic.Color, ipt.Tiling(f.Tiling), f.Ensemble)
 		}
 		out, err := r.Restore(ctx, pic.Color, ipt.Tiling(f.Tiling), f.Ensemble)
 		if err != nil {
