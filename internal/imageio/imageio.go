@@ -83,21 +83,6 @@ type Picture struct {
 	ICC    []byte     // embedded colour profile, nil if none
 }
 
-// WithColor returns the output picture for a restored colour image c: c
-// replaces the colour planes and the alpha plane is resized to c's size
-// with Catmull-Rom bicubic interpolation (kept as is when the size did not
-// change); the other fields are p's. The resize works at 16-bit precision
-// (x/image/draw.CatmullRom on 16-bit grey), so 16-bit alpha keeps its
-// depth and 8-bit alpha is not rounded before the output is quantized.
-func (p *Picture) WithColor(c *ipt.Image) *Picture {
-	out := *p
-	out.Color = c
-	if p.Alpha != nil && (c.H != p.Color.H || c.W != p.Color.W) {
-		out.Alpha = resizeAlpha(p.Alpha, p.Color.H, p.Color.W, c.H, c.W)
-	}
-	return &out
-}
-
 // Quantize clamps v to [0, 255] and rounds half to even, as the authors'
 // code does before saving. NaN maps to 0.
 func Quantize(v float32) uint8 {
