@@ -20,8 +20,8 @@ type alphaScaler struct {
 	src    []float32 // [h, w] on 0..255
 	w      int
 	hd, vd distrib
-	opaque []float64 // the horizontal pass of the (opaque) alpha channel of grey
-	keep   []int32 // per output row, the first source row it or a later one needs
+	opaque []float64   // the horizontal pass of the (opaque) alpha channel of grey
+	keep   []int32     // per output row, the first source row it or a later one needs
 	rows   []scaledRow // consecutive source rows
 	spare  [][]float64
 	out    []float32
