@@ -134,6 +134,10 @@ func (r *Runner) ImageBytes(img *Image, tiling Tiling, ensemble bool) int64 {
 	return n
 }
 
+// TileBytes is the least memory the tile workers take: one worker running
+// one tile. A MemLimit below it fails Restore and Stream.
+func (r *Runner) TileBytes() int64 { return r.batchBytes(1) }
+
 // batchBytes is the memory one worker running batch tiles takes: its
 // workspace, its tile input and output buffers, and GEMM packing buffers.
 func (r *Runner) batchBytes(batch int) int64 {
