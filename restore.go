@@ -306,16 +306,16 @@ func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.
 	}
 	size := fmt.Sprintf("%d×%d", pic.Color.W, pic.Color.H)
 	if !ipt.Streams(tiling, f.Ensemble) {
-		var what []string
+		var what, instead []string
 		if tiling == ipt.TilingOfficial {
-			what = append(what, "--tiling official")
+			what, instead = append(what, "--tiling official"), append(instead, "--tiling blend")
 		}
 		if f.Ensemble {
-			what = append(what, "--ensemble")
+			what, instead = append(what, "--ensemble"), append(instead, "without --ensemble")
 		}
 		if s := need(ipt.TilingBlend, false, format); s <= memLimit {
-			return fmt.Errorf("--mem %s is too small for %s on this %s image, which holds the whole output (about %s besides the weights); --tiling blend without --ensemble streams it in about %s",
-				f.Mem, strings.Join(what, " "), size, humanize.IBytes(uint64(n)), humanize.IBytes(uint64(s)))
+			return fmt.Errorf("--mem %s is too small for %s on this %s image, which holds the whole output (about %s besides the weights); %s, the output streams in about %s",
+				f.Mem, strings.Join(what, " "), size, humanize.IBytes(uint64(n)), strings.Join(instead, " "), humanize.IBytes(uint64(s)))
 		}
 	}
 	if p := need(tiling, f.Ensemble, "png"); p < n && p <= memLimit {
@@ -328,7 +328,7 @@ func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.
 // outputBuffer is what writing an output holds: standard output is spooled
 // in memory up to this much (then in a temporary file), a file is written
 // through a much smaller buffer.
-const outputBuffer = 32 << 20
+const outputBuffer = 4 << 20
 
 // writeOutput runs produce, which writes one image, and puts what it wrote
 // in place only when it succeeds, so a failure never leaves a partial
