@@ -43,7 +43,9 @@ func (p *Picture) Restored(h, w int, color Bands) *Output {
 			}
 		} else {
 			o.alpha = func() func() []float32 { return newAlphaScaler(a, ah, aw, h, w).row }
-			o.alphaBytes += 8 * 8 * int64(w) // the scaler's rows
+			// The scaler's rows and its weights (4 contributions of 16
+			// bytes an output row and column when enlarging).
+			o.alphaBytes += 8*8*int64(w) + 80*int64(h+w)
 		}
 	}
 	return o
