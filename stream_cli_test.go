@@ -179,8 +179,13 @@ func TestMemoryBudgetWholeImageTilers(t *testing.T) {
 		}
 		oneLine(t, []byte(lines[1]), "1 restored, 0 skipped, 1 failed")
 	}
+	// TIFF needs the whole picture quantized; PNG streams.
+	r := runIPT(t, nil, nil, append([]string{"sr", "-x4", "--mem", "30MB", big, "-o", filepath.Join(dir, "out.tif")}, tinyArgs...)...)
+	if r.code != 1 || !strings.Contains(string(r.stderr), "written as tiff, which holds the whole picture") || !strings.Contains(string(r.stderr), "; as PNG, written as it is restored, about") {
+		t.Errorf("tiff over budget: exit %d: %s", r.code, r.stderr)
+	}
 	// The blend tiler streams the same image within the budget.
-	r := runIPT(t, nil, nil, append([]string{"sr", "-x4", "--mem", "48MB", big, "-o", filepath.Join(dir, "out.png")}, tinyArgs...)...)
+	r = runIPT(t, nil, nil, append([]string{"sr", "-x4", "--mem", "48MB", big, "-o", filepath.Join(dir, "out.png")}, tinyArgs...)...)
 	if r.code != 0 {
 		t.Fatalf("blend: exit %d: %s", r.code, r.stderr)
 	}

@@ -23,6 +23,15 @@
 // Values are clamped to 0..255 and rounded half to even ([Quantize]); deep
 // pictures are written with 16 bits per sample where the format allows it.
 //
+// A restored image need not exist whole: [Picture.Restored] makes an
+// [Output] whose colour planes come in bands of rows from a function (the
+// tiler) that [Output.Write] runs as the encoder asks for rows, resizing the
+// alpha plane row by row alongside. PNG, colour JPEG, PPM and PAM are
+// encoded from a few rows at a time; TIFF, BMP and grey JPEG from the
+// picture quantized to 8 or 16 bits, as their encoders take whole images
+// of their own types only. The bytes are those Write gives for the whole
+// picture.
+//
 //	format  depth   alpha         grey        ICC profile
 //	png     8, 16   yes           yes (a)     yes (iCCP chunk after IHDR)
 //	jpeg    8       dropped (b)   yes         yes (APP2 ICC_PROFILE segments)
