@@ -13,5 +13,5 @@ func peakRSS(ps *os.ProcessState) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return ru.Maxrss << 10, true // kilobytes on Linux
+	return int64(ru.Maxrss) << 10, true // kilobytes on Linux
 }
