@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -70,7 +71,7 @@ func run(args []string) int {
 			return
 		}
 		if err := ctx.Run(); err != nil {
-			if _, silent := err.(silentError); !silent {
+			if !errors.As(err, new(silentError)) { // kong may wrap it
 				fmt.Fprintln(os.Stderr, "ipt:", err)
 			}
 			status = exitStatus(err)

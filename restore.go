@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -34,7 +35,7 @@ type restoreFlags struct {
 	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
 	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
 	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
-	Mem       string   `placeholder:"SIZE" help:"Memory budget, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
+	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
 	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
 }
@@ -130,15 +131,20 @@ func (f *restoreFlags) run(j job) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads, Progress: prog.tiles}
-	restorePic := func(pic *imageio.Picture) (*imageio.Picture, error) {
+	tiling := ipt.Tiling(f.Tiling)
+	// restore writes pic restored to w as format: the tiler hands the
+	// output to the encoder band by band as the tiles run, where it can.
+	restore := func(w io.Writer, pic *imageio.Picture, format string) error {
+		s := r.Scale()
+		out := pic.Restored(pic.Color.H*s, pic.Color.W*s, func(yield func(*ipt.Image) error) error {
+			return r.Stream(ctx, pic.Color, tiling, f.Ensemble, yield)
+		})
 		if memLimit > 0 {
-			r.MemLimit = memLimit - r.ImageBytes(pic.Color, f.Ensemble)
+			if err := f.budget(r, pic, out, format, memLimit); err != nil {
+				return err
+			}
 		}
-		out, err := r.Restore(ctx, pic.Color, ipt.Tiling(f.Tiling), f.Ensemble)
-		if err != nil {
-			return nil, err
-		}
-		return pic.WithColor(out), nil
+		return out.Write(w, format, f.Quality)
 	}
 	if f.Quality < 1 || f.Quality > 100 {
 		return usageError{fmt.Errorf("--quality %d: want 1 to 100", f.Quality)}
@@ -164,7 +170,7 @@ func (f *restoreFlags) run(j job) error {
 	}
 
 	if useStdin {
-		return f.restoreStream(os.Stdin, prog, restorePic, outFormat)
+		return f.restoreStream(os.Stdin, prog, restore, outFormat)
 	}
 	failed, skipped := len(inputErrs), 0
 	for _, e := range inputErrs {
@@ -206,11 +212,7 @@ func (f *restoreFlags) run(j job) error {
 			if err != nil {
 				return err
 			}
-			out, err := restorePic(pic)
-			if err != nil {
-				return err
-			}
-			return imageio.Write(w, out, format, f.Quality)
+			return restore(w, pic, format)
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -260,7 +262,7 @@ func siblingName(base, task, format string) string {
 // concatenated as ffmpeg -f image2pipe writes them) one at a time, writing
 // each as soon as it is done: to -o for a single image, else to stdout in
 // the stream's format. Memory stays bounded however long the stream.
-func (f *restoreFlags) restoreStream(in io.Reader, prog *progress, restorePic func(*imageio.Picture) (*imageio.Picture, error), outFormat func(dst, inFormat string) (string, error)) error {
+func (f *restoreFlags) restoreStream(in io.Reader, prog *progress, restore func(io.Writer, *imageio.Picture, string) error, outFormat func(dst, inFormat string) (string, error)) error {
 	stream := imageio.NewStreamReader(in)
 	for i := 0; ; i++ {
 		pic, err := stream.Next()
@@ -278,21 +280,63 @@ func (f *restoreFlags) restoreStream(in io.Reader, prog *progress, restorePic fu
 		if err != nil {
 			return err
 		}
-		out, err := restorePic(pic)
-		if err != nil {
-			return fmt.Errorf("stdin image %d: %w", i+1, err)
-		}
-		err = writeOutput(f.Output, "", true, func(w io.Writer) error { return imageio.Write(w, out, format, f.Quality) })
+		err = writeOutput(f.Output, "", true, func(w io.Writer) error { return restore(w, pic, format) })
 		if err != nil {
 			return fmt.Errorf("stdin image %d: %w", i+1, err)
 		}
 	}
 }
 
-// writeOutput runs produce into a buffer and only then writes it: to
-// standard output when dst is "", else to a temporary file in dst's folder
-// renamed into place, so a failure never leaves a partial file. It refuses
-// to overwrite the input itself, and existing files unless force.
+// budget sets r.MemLimit to what the memory budget (memLimit, the weights
+// left out) leaves for the tile workers once the image, the tiler's output
+// buffers, the encoder's and the output's buffer are counted, or says why
+// the image does not fit.
+func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.Output, format string, memLimit int64) error {
+	tiling := ipt.Tiling(f.Tiling)
+	// What the output's buffer holds: at most a file's worth, taken as 8
+	// bytes a pixel (no encoder needs more), the profile and headers.
+	buffer := min(outputBuffer, 8*int64(out.H)*int64(out.W)+int64(len(out.ICC))+64<<10)
+	need := func(tiling ipt.Tiling, ensemble bool, format string) int64 {
+		return r.ImageBytes(pic.Color, tiling, ensemble) + out.WriteBytes(format) + buffer + r.TileBytes()
+	}
+	n := need(tiling, f.Ensemble, format)
+	r.MemLimit = memLimit - n + r.TileBytes()
+	if n <= memLimit {
+		return nil
+	}
+	size := fmt.Sprintf("%d×%d", pic.Color.W, pic.Color.H)
+	if !ipt.Streams(tiling, f.Ensemble) {
+		var what, instead []string
+		if tiling == ipt.TilingOfficial {
+			what, instead = append(what, "--tiling official"), append(instead, "--tiling blend")
+		}
+		if f.Ensemble {
+			what, instead = append(what, "--ensemble"), append(instead, "without --ensemble")
+		}
+		if s := need(ipt.TilingBlend, false, format); s <= memLimit {
+			return fmt.Errorf("--mem %s is too small for %s on this %s image, which holds the whole output (about %s besides the weights); %s, the output streams in about %s",
+				f.Mem, strings.Join(what, " "), size, humanize.IBytes(uint64(n)), strings.Join(instead, " "), humanize.IBytes(uint64(s)))
+		}
+	}
+	if p := need(tiling, f.Ensemble, "png"); p < n && p <= memLimit {
+		return fmt.Errorf("--mem %s is too small for this %s image written as %s, which holds the whole picture (about %s besides the weights); as PNG, written as it is restored, about %s",
+			f.Mem, size, format, humanize.IBytes(uint64(n)), humanize.IBytes(uint64(p)))
+	}
+	return fmt.Errorf("--mem %s is too small for this %s image: it needs about %s besides the weights", f.Mem, size, humanize.IBytes(uint64(n)))
+}
+
+// outputBuffer is what writing an output holds: standard output is spooled
+// in memory up to this much (then in a temporary file), a file is written
+// through a much smaller buffer.
+const outputBuffer = 4 << 20
+
+// writeOutput runs produce, which writes one image, and puts what it wrote
+// in place only when it succeeds, so a failure never leaves a partial
+// output: when dst is "", produce writes to a spool that goes to standard
+// output at the end (in memory up to outputBuffer, past that in a
+// temporary file); else to a temporary file in dst's folder (made at the
+// first byte) that is renamed to dst. It refuses to overwrite the input
+// itself, and existing files unless force.
 func writeOutput(dst, input string, force bool, produce func(io.Writer) error) error {
 	if dst != "" {
 		if input != "" && sameFile(dst, input) {
@@ -302,28 +346,100 @@ func writeOutput(dst, input string, force bool, produce func(io.Writer) error) e
 			return fmt.Errorf("output %s exists (use --force to overwrite)", dst)
 		}
 	}
-	var buf bytes.Buffer
-	if err := produce(&buf); err != nil {
-		return err
-	}
 	if dst == "" {
-		_, err := os.Stdout.Write(buf.Bytes())
+		sp := &spool{}
+		defer sp.discard()
+		if err := produce(sp); err != nil {
+			return err
+		}
+		return sp.copyTo(os.Stdout)
+	}
+	tmp := &lazyTemp{dir: filepath.Dir(dst), pattern: "." + filepath.Base(dst) + ".*.tmp"}
+	defer tmp.discard()
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	if err := produce(bw); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	f, err := tmp.file()
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
+	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return os.Rename(f.Name(), dst)
 }
+
+// lazyTemp is a temporary file made at the first write.
+type lazyTemp struct {
+	dir, pattern string
+	f            *os.File
+}
+
+func (t *lazyTemp) file() (*os.File, error) {
+	if t.f == nil {
+		f, err := os.CreateTemp(t.dir, t.pattern)
+		if err != nil {
+			return nil, err
+		}
+		t.f = f
+	}
+	return t.f, nil
+}
+
+func (t *lazyTemp) Write(b []byte) (int, error) {
+	f, err := t.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.Write(b)
+}
+
+// discard removes the file unless it was renamed.
+func (t *lazyTemp) discard() {
+	if t.f != nil {
+		t.f.Close()
+		os.Remove(t.f.Name())
+	}
+}
+
+// spool keeps what is written in memory, up to outputBuffer bytes, and
+// past that in a temporary file, until copyTo.
+type spool struct {
+	mem  bytes.Buffer
+	file lazyTemp
+}
+
+func (s *spool) Write(b []byte) (int, error) {
+	if s.file.f == nil && s.mem.Len()+len(b) <= outputBuffer {
+		return s.mem.Write(b)
+	}
+	if s.file.f == nil {
+		s.file.pattern = "ipt-stdout-*.tmp"
+		if _, err := s.file.Write(s.mem.Bytes()); err != nil {
+			return 0, err
+		}
+		s.mem = bytes.Buffer{}
+	}
+	return s.file.Write(b)
+}
+
+func (s *spool) copyTo(w io.Writer) error {
+	if s.file.f == nil {
+		_, err := w.Write(s.mem.Bytes())
+		return err
+	}
+	if _, err := s.file.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.file.f)
+	return err
+}
+
+func (s *spool) discard() { s.file.discard() }
 
 func sameFile(a, b string) bool {
 	sa, err1 := os.Stat(a)

@@ -3,7 +3,6 @@ package imageio
 import (
 	"bytes"
 	"fmt"
-	"image"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -23,17 +22,47 @@ const DefaultQuality = 95
 // when p is grey) or "pam". quality (1..100, 0 for DefaultQuality) is used
 // by JPEG only. See the package documentation for what each format keeps.
 func Write(w io.Writer, p *Picture, format string, quality int) error {
-	if c := p.Color; c == nil || c.H <= 0 || c.W <= 0 || len(c.Pix) != ipt.Colors*c.H*c.W ||
-		p.Alpha != nil && len(p.Alpha) != c.H*c.W {
+	c := p.Color
+	if c == nil || c.H <= 0 || c.W <= 0 || len(c.Pix) != ipt.Colors*c.H*c.W || p.Alpha != nil && len(p.Alpha) != c.H*c.W {
 		return fmt.Errorf("imageio: malformed picture")
 	}
+	o := p.Restored(c.H, c.W, func(yield func(*ipt.Image) error) error { return yield(c) })
+	return o.Write(w, format, quality)
+}
+
+// Write encodes o as format, as [Write] does a Picture, running o.Color as
+// the encoder asks for rows. PNG, colour JPEG, PPM and PAM are encoded as
+// the rows come and hold a few rows; TIFF, BMP and grey JPEG, whose
+// encoders take only whole images of their own types, hold the picture
+// quantized to 8 or 16 bits (1 to 8 bytes a pixel, see [Output.WriteBytes]).
+// An error of o.Color fails Write with that error, after part of the file
+// may have been written to w.
+func (o *Output) Write(w io.Writer, format string, quality int) (err error) {
+	if o.H <= 0 || o.W <= 0 || o.Color == nil {
+		return fmt.Errorf("imageio: malformed picture")
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			a, ok := v.(abort)
+			if !ok {
+				panic(v)
+			}
+			err = a.err
+		}
+	}()
 	switch format {
 	case "png":
 		var icc io.Writer = w
-		if p.ICC != nil { // the iCCP chunk goes right after IHDR
-			icc = &inserter{w: w, at: len(pngSignature) + 25, extra: pngICCChunk(p.ICC)}
+		if o.ICC != nil { // the iCCP chunk goes right after IHDR
+			icc = &inserter{w: w, at: len(pngSignature) + 25, extra: pngICCChunk(o.ICC)}
 		}
-		return png.Encode(icc, toImage(p, p.Deep, true))
+		opaque := o.planeCount(true)%2 == 1 || o.alphaOpaque(o.Deep)
+		m := o.lazy(o.Deep, true, opaque)
+		defer m.rows.stop()
+		if err := png.Encode(icc, m); err != nil {
+			return err
+		}
+		return m.rows.finish()
 	case "jpeg":
 		if quality == 0 {
 			quality = DefaultQuality
@@ -42,32 +71,53 @@ func Write(w io.Writer, p *Picture, format string, quality int) error {
 			return fmt.Errorf("JPEG quality %d out of range 1..100", quality)
 		}
 		var icc io.Writer = w
-		if p.ICC != nil { // APP2 segments right after SOI
-			segs, err := jpegICCSegments(p.ICC)
+		if o.ICC != nil { // APP2 segments right after SOI
+			segs, err := jpegICCSegments(o.ICC)
 			if err != nil {
 				return err
 			}
 			icc = &inserter{w: w, at: 2, extra: segs}
 		}
-		return jpeg.Encode(icc, toImage(p, false, false), &jpeg.Options{Quality: quality})
+		opts := &jpeg.Options{Quality: quality}
+		if o.Grey { // image/jpeg writes one component for *image.Gray only
+			m, err := o.raster(false, false)
+			if err != nil {
+				return err
+			}
+			return jpeg.Encode(icc, m, opts)
+		}
+		m := o.lazy(false, false, true)
+		defer m.rows.stop()
+		if err := jpeg.Encode(icc, m, opts); err != nil {
+			return err
+		}
+		return m.rows.finish()
 	case "tiff":
+		m, err := o.raster(o.Deep, true)
+		if err != nil {
+			return err
+		}
 		var buf bytes.Buffer
-		if err := tiff.Encode(&buf, toImage(p, p.Deep, true), &tiff.Options{Compression: tiff.Deflate}); err != nil {
+		if err := tiff.Encode(&buf, m, &tiff.Options{Compression: tiff.Deflate}); err != nil {
 			return err
 		}
 		b := buf.Bytes()
-		if p.ICC != nil {
+		if o.ICC != nil {
 			var err error
-			if b, err = addTIFFICC(b, p.ICC); err != nil {
+			if b, err = addTIFFICC(b, o.ICC); err != nil {
 				return err
 			}
 		}
-		_, err := w.Write(b)
+		_, err = w.Write(b)
 		return err
 	case "bmp":
-		return bmp.Encode(w, toImage(p, false, true))
+		m, err := o.raster(false, true)
+		if err != nil {
+			return err
+		}
+		return bmp.Encode(w, m)
 	case "ppm", "pam":
-		return writePNM(w, p, format == "pam")
+		return writePNM(w, o, format == "pam")
 	}
 	return fmt.Errorf("cannot write %q images (png, jpeg, tiff, bmp, ppm or pam)", format)
 }
@@ -93,98 +143,4 @@ func FormatForPath(path string) (string, error) {
 		return "", fmt.Errorf("no extension to choose the output format by (.png, .jpg, .tif, .bmp, .ppm, .pam)")
 	}
 	return "", fmt.Errorf("cannot write %s files (only .png, .jpg, .tif, .bmp, .ppm, .pam)", ext)
-}
-
-// outputPlanes are the planes to write: one grey plane (the mean of R, G
-// and B) or R, G, B; then alpha when withAlpha and p has one.
-func outputPlanes(p *Picture, withAlpha bool) [][]float32 {
-	c := p.Color
-	n := c.H * c.W
-	var out [][]float32
-	if p.Grey {
-		g := make([]float32, n)
-		for i := range g {
-			g[i] = (c.Pix[i] + c.Pix[n+i] + c.Pix[2*n+i]) / 3
-		}
-		out = [][]float32{g}
-	} else {
-		out = [][]float32{c.Pix[:n], c.Pix[n : 2*n], c.Pix[2*n:]}
-	}
-	if withAlpha && p.Alpha != nil {
-		out = append(out, p.Alpha)
-	}
-	return out
-}
-
-// toImage converts p to the image type the encoders write best: Gray or
-// Gray16 for grey without alpha, RGBA or RGBA64 (opaque) for colour
-// without alpha, NRGBA or NRGBA64 with alpha (grey replicated).
-func toImage(p *Picture, deep, withAlpha bool) image.Image {
-	planes := outputPlanes(p, withAlpha)
-	rect := image.Rect(0, 0, p.Color.W, p.Color.H)
-	n := p.Color.H * p.Color.W
-	if len(planes) == 1 {
-		g := planes[0]
-		if deep {
-			m := image.NewGray16(rect)
-			for i, v := range g {
-				q := quantize16(v)
-				m.Pix[2*i], m.Pix[2*i+1] = byte(q>>8), byte(q)
-			}
-			return m
-		}
-		m := image.NewGray(rect)
-		for i, v := range g {
-			m.Pix[i] = Quantize(v)
-		}
-		return m
-	}
-	if len(planes) == 2 { // grey and alpha
-		planes = [][]float32{planes[0], planes[0], planes[0], planes[1]}
-	}
-	alpha := len(planes) == 4
-	if deep {
-		if alpha {
-			m := image.NewNRGBA64(rect)
-			fill16(m.Pix, planes, n)
-			return m
-		}
-		m := image.NewRGBA64(rect)
-		fill16(m.Pix, planes, n)
-		return m
-	}
-	if alpha {
-		m := image.NewNRGBA(rect)
-		fill8(m.Pix, planes, n)
-		return m
-	}
-	m := image.NewRGBA(rect)
-	fill8(m.Pix, planes, n)
-	return m
-}
-
-// fill8 interleaves 3 or 4 planes into 8-bit RGBA samples (alpha 255 when
-// there are 3).
-func fill8(pix []byte, planes [][]float32, n int) {
-	for i := range n {
-		s := pix[4*i : 4*i+4]
-		s[0], s[1], s[2], s[3] = Quantize(planes[0][i]), Quantize(planes[1][i]), Quantize(planes[2][i]), 255
-		if len(planes) == 4 {
-			s[3] = Quantize(planes[3][i])
-		}
-	}
-}
-
-// fill16 interleaves 3 or 4 planes into 16-bit big-endian RGBA samples.
-func fill16(pix []byte, planes [][]float32, n int) {
-	for i := range n {
-		s := pix[8*i : 8*i+8]
-		for k := range 4 {
-			q := uint16(0xffff)
-			if k < len(planes) {
-				q = quantize16(planes[k][i])
-			}
-			s[2*k], s[2*k+1] = byte(q>>8), byte(q)
-		}
-	}
 }

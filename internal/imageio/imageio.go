@@ -23,6 +23,15 @@
 // Values are clamped to 0..255 and rounded half to even ([Quantize]); deep
 // pictures are written with 16 bits per sample where the format allows it.
 //
+// A restored image need not exist whole: [Picture.Restored] makes an
+// [Output] whose colour planes come in bands of rows from a function (the
+// tiler) that [Output.Write] runs as the encoder asks for rows, resizing the
+// alpha plane row by row alongside. PNG, colour JPEG, PPM and PAM are
+// encoded from a few rows at a time; TIFF, BMP and grey JPEG from the
+// picture quantized to 8 or 16 bits, as their encoders take whole images
+// of their own types only. The bytes are those Write gives for the whole
+// picture.
+//
 //	format  depth   alpha         grey        ICC profile
 //	png     8, 16   yes           yes (a)     yes (iCCP chunk after IHDR)
 //	jpeg    8       dropped (b)   yes         yes (APP2 ICC_PROFILE segments)
@@ -81,21 +90,6 @@ type Picture struct {
 	Deep   bool       // 16 bits per sample
 	Format string     // the input's format: png, jpeg, gif, bmp, tiff, webp, ppm (P5/P6) or pam
 	ICC    []byte     // embedded colour profile, nil if none
-}
-
-// WithColor returns the output picture for a restored colour image c: c
-// replaces the colour planes and the alpha plane is resized to c's size
-// with Catmull-Rom bicubic interpolation (kept as is when the size did not
-// change); the other fields are p's. The resize works at 16-bit precision
-// (x/image/draw.CatmullRom on 16-bit grey), so 16-bit alpha keeps its
-// depth and 8-bit alpha is not rounded before the output is quantized.
-func (p *Picture) WithColor(c *ipt.Image) *Picture {
-	out := *p
-	out.Color = c
-	if p.Alpha != nil && (c.H != p.Color.H || c.W != p.Color.W) {
-		out.Alpha = resizeAlpha(p.Alpha, p.Color.H, p.Color.W, c.H, c.W)
-	}
-	return &out
 }
 
 // Quantize clamps v to [0, 255] and rounds half to even, as the authors'

@@ -238,37 +238,51 @@ func readRaster(r io.Reader, w, h, depth, maxval int, format string) (*Picture, 
 	return &Picture{Color: c, Alpha: A, Grey: depth <= 2, Deep: maxval > 255, Format: format}, nil
 }
 
-// writePNM writes p as P5/P6 (alpha dropped) or, when pam, as P7 with the
-// matching tuple type; 16 bits a sample when p is deep.
-func writePNM(w io.Writer, p *Picture, pam bool) error {
-	planes := outputPlanes(p, pam)
-	depth := len(planes)
-	maxval := 255
-	if p.Deep {
-		maxval = 65535
+// writePNM writes o as P5/P6 (alpha dropped) or, when pam, as P7 with the
+// matching tuple type; 16 bits a sample when o is deep.
+func writePNM(w io.Writer, o *Output, pam bool) error {
+	rows := o.rows(pam)
+	defer rows.stop()
+	depth := o.planeCount(pam)
+	maxval, bps := 255, 1
+	if o.Deep {
+		maxval, bps = 65535, 2
 	}
 	bw := bufio.NewWriter(w)
 	if pam {
 		tuple := [...]string{1: "GRAYSCALE", 2: "GRAYSCALE_ALPHA", 3: "RGB", 4: "RGB_ALPHA"}[depth]
 		fmt.Fprintf(bw, "P7\nWIDTH %d\nHEIGHT %d\nDEPTH %d\nMAXVAL %d\nTUPLTYPE %s\nENDHDR\n",
-			p.Color.W, p.Color.H, depth, maxval, tuple)
+			o.W, o.H, depth, maxval, tuple)
 	} else {
 		magic := 6
 		if depth == 1 {
 			magic = 5
 		}
-		fmt.Fprintf(bw, "P%d\n%d %d\n%d\n", magic, p.Color.W, p.Color.H, maxval)
+		fmt.Fprintf(bw, "P%d\n%d %d\n%d\n", magic, o.W, o.H, maxval)
 	}
-	for i := range p.Color.H * p.Color.W {
-		for _, pl := range planes {
-			if p.Deep {
-				v := quantize16(pl[i])
-				bw.WriteByte(byte(v >> 8))
-				bw.WriteByte(byte(v))
-			} else {
-				bw.WriteByte(Quantize(pl[i]))
+	line := make([]byte, o.W*depth*bps)
+	for range o.H {
+		planes, err := rows.read()
+		if err != nil {
+			return err
+		}
+		for k, pl := range planes {
+			for x, v := range pl {
+				i := (x*depth + k) * bps
+				if o.Deep {
+					q := quantize16(v)
+					line[i], line[i+1] = byte(q>>8), byte(q)
+				} else {
+					line[i] = Quantize(v)
+				}
 			}
 		}
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
+	if err := rows.finish(); err != nil {
+		return err
 	}
 	return bw.Flush()
 }

@@ -37,47 +37,85 @@ func rampWeights(n, os int, fadeIn, fadeOut bool) []float32 {
 }
 
 // blend restores img (at least P×P) with overlapping tiles whose outputs are
-// cross-faded by weights that ramp linearly across each overlap.
-func (r *Runner) blend(ctx context.Context, img *Image, overlap int) (*Image, error) {
+// cross-faded by weights that ramp linearly across each overlap, and hands
+// the top-left oh×ow part of the output to yield in bands of whole rows, top
+// to bottom, as the tiles run.
+//
+// Tile rows run top to bottom; once tile row i is done, output rows
+// [ys[i]·s, ys[i+1]·s) can change no more, since every later tile row starts
+// at or below ys[i+1]. So only the P·s rows the current tile row touches are
+// held (sums and weights), and each finished band is normalised and handed
+// on. Every output value gets the same float additions in the same order as
+// on a whole-image canvas (tiles in row-major order), so the result does not
+// depend on how the output is cut into bands.
+func (r *Runner) blend(ctx context.Context, img *Image, overlap, oh, ow int, yield func(band *Image) error) error {
 	P, s := r.Model.Config.PatchSize, r.Scale()
 	Ps, os := P*s, overlap*s
 	ys, xs := tileStarts(img.H, P, overlap), tileStarts(img.W, P, overlap)
-	var pos []point
+	pos := make([]point, 0, len(ys)*len(xs))
 	for _, y := range ys {
 		for _, x := range xs {
 			pos = append(pos, point{y, x})
 		}
 	}
-	oh, ow := img.H*s, img.W*s
-	out := NewImage(oh, ow)
-	wsum := make([]float32, oh*ow)
-	err := r.runTiles(ctx, img, pos, func(i int, tile []float32) {
+	cw := img.W * s                      // canvas width
+	sum := make([]float32, Colors*Ps*cw) // [3, Ps, cw]: output rows top … top+Ps
+	wsum := make([]float32, Ps*cw)       // [Ps, cw]
+	band := NewImage(Ps, ow)
+	top := 0 // the output row at the canvas' first row
+	return r.runTiles(ctx, img, pos, func(i int, tile []float32) error {
 		p := pos[i]
 		wy := rampWeights(Ps, os, p.y > 0, p.y+P < img.H)
 		wx := rampWeights(Ps, os, p.x > 0, p.x+P < img.W)
-		oy, ox := p.y*s, p.x*s
+		oy, ox := p.y*s-top, p.x*s
 		for y := 0; y < Ps; y++ {
-			wrow := wsum[(oy+y)*ow+ox : (oy+y)*ow+ox+Ps]
+			wrow := wsum[(oy+y)*cw+ox : (oy+y)*cw+ox+Ps]
 			for x := range wrow {
 				wrow[x] += wy[y] * wx[x]
 			}
 			for c := 0; c < Colors; c++ {
 				src := tile[(c*Ps+y)*Ps : (c*Ps+y+1)*Ps]
-				dst := out.Pix[(c*oh+oy+y)*ow+ox : (c*oh+oy+y)*ow+ox+Ps]
+				dst := sum[(c*Ps+oy+y)*cw+ox : (c*Ps+oy+y)*cw+ox+Ps]
 				for x, v := range src {
 					dst[x] += wy[y] * wx[x] * v
 				}
 			}
 		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	for c := 0; c < Colors; c++ {
-		plane := out.Pix[c*oh*ow : (c+1)*oh*ow]
-		for i := range plane {
-			plane[i] /= wsum[i]
+		if (i+1)%len(xs) != 0 {
+			return nil
 		}
-	}
-	return out, nil
+		// The last tile of tile row k: rows top … next are final.
+		k := i / len(xs)
+		next := img.H * s
+		if k+1 < len(ys) {
+			next = ys[k+1] * s
+		}
+		if n := min(next, oh) - top; n > 0 { // the rest is padding
+			b := &Image{H: n, W: ow, Pix: band.Pix[:Colors*n*ow]}
+			for c := 0; c < Colors; c++ {
+				for y := 0; y < n; y++ {
+					src := sum[(c*Ps+y)*cw:][:ow]
+					wrow := wsum[y*cw:][:ow]
+					dst := b.Pix[(c*n+y)*ow:][:ow]
+					for x, v := range src {
+						dst[x] = v / wrow[x]
+					}
+				}
+			}
+			if err := yield(b); err != nil {
+				return err
+			}
+		}
+		// Move the rows below next up to the canvas' top, clear the rest.
+		keep := top + Ps - next
+		for c := 0; c < Colors; c++ {
+			plane := sum[c*Ps*cw : (c+1)*Ps*cw]
+			copy(plane, plane[(next-top)*cw:])
+			clear(plane[keep*cw:])
+		}
+		copy(wsum, wsum[(next-top)*cw:])
+		clear(wsum[keep*cw:])
+		top = next
+		return nil
+	})
 }

@@ -114,9 +114,10 @@ func (r *Runner) chop(ctx context.Context, img *Image) (*Image, error) {
 			index = append(index, k)
 		}
 	}
-	err := r.runTiles(ctx, img, all, func(i int, out []float32) {
+	err := r.runTiles(ctx, img, all, func(i int, out []float32) error {
 		g, k := owner[i], index[i]
 		g.cv.add(out, Ps, g.at[k].y, g.at[k].x, g.cy0, g.cy1, g.cx0, g.cx1)
+		return nil
 	})
 	if err != nil {
 		return nil, err

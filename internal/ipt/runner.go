@@ -105,12 +105,26 @@ func (r *Runner) plan(n int) (batch, workers int, exec ops.Exec, err error) {
 	return batch, workers, ops.Exec{Threads: max(1, T/workers)}, nil
 }
 
-// ImageBytes estimates the memory restoring img takes besides the weights
-// and the tile workers: the input and its flips, the output canvases of the
-// tiler, the result.
-func (r *Runner) ImageBytes(img *Image, ensemble bool) int64 {
+// ImageBytes estimates the memory restoring img with Stream takes besides
+// the weights and the tile workers. Streamed (see Streams): the input, its
+// padded copy when it is smaller than a tile, and the band buffers (sums and
+// weights of the P·s output rows a tile row touches, and the band handed
+// on), which grow with the width only. Otherwise: the input and its flips,
+// the tiler's whole-image output canvases and the result.
+func (r *Runner) ImageBytes(img *Image, tiling Tiling, ensemble bool) int64 {
 	s := int64(r.Scale())
-	in := int64(Colors) * int64(img.H) * int64(img.W) * 4
+	h, w := int64(img.H), int64(img.W)
+	in := int64(Colors) * h * w * 4
+	if Streams(tiling, ensemble) {
+		P := int64(r.Model.Config.PatchSize)
+		n := in
+		if h < P || w < P {
+			h, w = max(h, P), max(w, P)
+			n += Colors * h * w * 4
+		}
+		Ps := P * s
+		return n + 4*(Colors+1)*Ps*w*s + 4*Colors*Ps*int64(img.W)*s
+	}
 	out := in * s * s
 	n := 2*in + 6*out // the authors' tiler keeps sum, average and count canvases
 	if ensemble {
@@ -118,6 +132,10 @@ func (r *Runner) ImageBytes(img *Image, ensemble bool) int64 {
 	}
 	return n
 }
+
+// TileBytes is the least memory the tile workers take: one worker running
+// one tile. A MemLimit below it fails Restore and Stream.
+func (r *Runner) TileBytes() int64 { return r.batchBytes(1) }
 
 // batchBytes is the memory one worker running batch tiles takes: its
 // workspace, its tile input and output buffers, and GEMM packing buffers.
@@ -134,8 +152,8 @@ type point struct{ y, x int }
 
 // runTiles runs the model on the P×P crops of img at pos and calls emit for
 // every tile, in the order of pos, with its output ([3, P·s, P·s], reused
-// after emit returns).
-func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit func(i int, out []float32)) error {
+// after emit returns). An error from emit stops the run and is returned.
+func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit func(i int, out []float32) error) error {
 	c := r.Model.Config
 	P, s := c.PatchSize, r.Scale()
 	B, W, exec, err := r.plan(len(pos))
@@ -176,7 +194,12 @@ func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit fun
 		done := min(start+B*W, len(pos))
 		for i := start; i < done; i++ {
 			w, k := (i-start)/B, (i-start)%B
-			emit(i, slots[w].out[k*outPlane:(k+1)*outPlane])
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := emit(i, slots[w].out[k*outPlane:(k+1)*outPlane]); err != nil {
+				return err
+			}
 		}
 		if r.Progress != nil {
 			r.Progress(r.pass*len(pos)+done, max(1, r.passes)*len(pos))
@@ -203,8 +226,9 @@ func (r *Runner) ForwardTiles(ctx context.Context, in []float32, n int, out []fl
 	}
 	outPlane := Colors * P * s * P * s
 	r.pass, r.passes = 0, 1
-	return r.runTiles(ctx, strip, pos, func(i int, tile []float32) {
+	return r.runTiles(ctx, strip, pos, func(i int, tile []float32) error {
 		copy(out[i*outPlane:(i+1)*outPlane], tile)
+		return nil
 	})
 }
 
@@ -223,34 +247,81 @@ const (
 // float output, unclamped. Images smaller than a tile are mirror-padded to
 // P×P and the output cropped back.
 func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ensemble bool) (*Image, error) {
-	if img.H < 1 || img.W < 1 {
-		return nil, fmt.Errorf("empty image (%d×%d)", img.W, img.H)
+	if err := checkRestore(img, tiling); err != nil {
+		return nil, err
 	}
-	if !ensemble {
-		r.pass, r.passes = 0, 1
-		return r.restoreOnce(ctx, img, tiling)
+	r.pass, r.passes = 0, 1
+	if ensemble {
+		r.passes = 8
+		return r.selfEnsemble(ctx, img, tiling)
 	}
-	r.pass, r.passes = 0, 8
-	return r.selfEnsemble(ctx, img, tiling)
+	return r.restoreOnce(ctx, img, tiling)
 }
 
+// Streams says whether [Runner.Stream] hands the output on while the tiles
+// run, holding only a band of it: with the blend tiler and no self-ensemble.
+// The authors' tiler and the self-ensemble compute the whole output first.
+func Streams(tiling Tiling, ensemble bool) bool {
+	return !ensemble && (tiling == TilingBlend || tiling == "")
+}
+
+// Stream restores img as Restore does and hands the output to yield in
+// bands of whole rows, top to bottom: each band is [3, band.H, img.W·s],
+// reused once yield returns. When Streams(tiling, ensemble), bands come out
+// as the tiles run and only about P·s rows of output are held; otherwise the
+// whole output is computed and handed on as one band. An error from yield
+// stops the restoration and is returned.
+func (r *Runner) Stream(ctx context.Context, img *Image, tiling Tiling, ensemble bool, yield func(band *Image) error) error {
+	if !Streams(tiling, ensemble) {
+		out, err := r.Restore(ctx, img, tiling, ensemble)
+		if err != nil {
+			return err
+		}
+		return yield(out)
+	}
+	if err := checkRestore(img, tiling); err != nil {
+		return err
+	}
+	r.pass, r.passes = 0, 1
+	P, s := r.Model.Config.PatchSize, r.Scale()
+	return r.blend(ctx, img.padTo(P, P), blendOverlap(P), img.H*s, img.W*s, yield)
+}
+
+func checkRestore(img *Image, tiling Tiling) error {
+	if img.H < 1 || img.W < 1 {
+		return fmt.Errorf("empty image (%d×%d)", img.W, img.H)
+	}
+	switch tiling {
+	case TilingOfficial, TilingBlend, "":
+		return nil
+	}
+	return fmt.Errorf("unknown tiling %q (want official or blend)", tiling)
+}
+
+// restoreOnce restores img into a whole output image.
 func (r *Runner) restoreOnce(ctx context.Context, img *Image, tiling Tiling) (*Image, error) {
 	P, s := r.Model.Config.PatchSize, r.Scale()
 	padded := img.padTo(P, P)
-	var out *Image
-	var err error
-	switch tiling {
-	case TilingOfficial:
-		out, err = r.chop(ctx, padded)
-	case TilingBlend, "":
-		out, err = r.blend(ctx, padded, blendOverlap(P))
-	default:
-		return nil, fmt.Errorf("unknown tiling %q (want official or blend)", tiling)
+	if tiling == TilingOfficial {
+		out, err := r.chop(ctx, padded)
+		if err != nil {
+			return nil, err
+		}
+		return out.cropOut(img.H*s, img.W*s), nil
 	}
+	out := NewImage(img.H*s, img.W*s)
+	y := 0
+	err := r.blend(ctx, padded, blendOverlap(P), out.H, out.W, func(b *Image) error {
+		for c := 0; c < Colors; c++ {
+			copy(out.Pix[(c*out.H+y)*out.W:][:b.H*b.W], b.Pix[c*b.H*b.W:][:b.H*b.W])
+		}
+		y += b.H
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return out.cropOut(img.H*s, img.W*s), nil
+	return out, nil
 }
 
 // selfEnsemble is the authors' forward_x8 (SPEC §3): the 8 flips and
