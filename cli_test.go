@@ -528,8 +528,11 @@ func TestInterruptLeavesNothing(t *testing.T) {
 	}
 	// A signal before ipt installed its handler kills it outright; either
 	// way nothing may be left behind.
-	if cmd.ProcessState.ExitCode() != -1 {
+	if code := cmd.ProcessState.ExitCode(); code != -1 {
 		oneLine(t, stderr.Bytes(), "interrupted")
+		if code != 130 {
+			t.Errorf("exit status %d after SIGINT, want 130 (128 + SIGINT, as a shell reports it)", code)
+		}
 	}
 	if got := files(t, dir); len(got) != 1 || got[0] != "big.png" {
 		t.Errorf("files after the interrupt: %v", got)

@@ -48,8 +48,50 @@ func exitStatus(err error) int {
 	if errors.As(err, &u) {
 		return 2
 	}
+	var ie interruptError
+	if errors.As(err, &ie) {
+		var sig caughtSignal
+		if errors.As(ie.cause, &sig) {
+			if n, ok := sig.Signal.(syscall.Signal); ok {
+				return 128 + int(n) // as a shell reports a death by signal: 130 for Ctrl-C
+			}
+		}
+	}
 	return 1
 }
+
+// caughtSignal is the cause of the run's cancellation: SIGINT or SIGTERM.
+type caughtSignal struct{ os.Signal }
+
+func (s caughtSignal) Error() string { return s.String() }
+
+// signalContext is cancelled, with a caughtSignal cause, by the first SIGINT
+// or SIGTERM; the run then stops and cleans up instead of dying mid-write.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(caughtSignal{s})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+	}
+}
+
+// interruptError ends a run stopped by a signal while input name was being
+// restored; the exit status is 128 + the signal's number.
+type interruptError struct {
+	name  string
+	cause error
+}
+
+func (e interruptError) Error() string { return e.name + ": interrupted" }
 
 // job is what a command asks for: a task and how to find its head.
 type job struct {
@@ -128,7 +170,7 @@ func (f *restoreFlags) run(j job) error {
 		fmt.Fprintf(os.Stderr, "ipt: "+format+"\n", a...)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads, Progress: prog.tiles}
 	tiling := ipt.Tiling(f.Tiling)
@@ -170,7 +212,11 @@ func (f *restoreFlags) run(j job) error {
 	}
 
 	if useStdin {
-		return f.restoreStream(os.Stdin, prog, restore, outFormat)
+		err := f.restoreStream(os.Stdin, prog, restore, outFormat)
+		if err != nil && ctx.Err() != nil {
+			return interruptError{"standard input", context.Cause(ctx)}
+		}
+		return err
 	}
 	failed, skipped := len(inputErrs), 0
 	for _, e := range inputErrs {
@@ -216,7 +262,7 @@ func (f *restoreFlags) run(j job) error {
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s: interrupted", in)
+				return interruptError{in, context.Cause(ctx)}
 			}
 			say("%s: %s", in, trimPath(err))
 			failed++
@@ -365,6 +411,20 @@ func writeOutput(dst, input string, force bool, produce func(io.Writer) error) e
 	}
 	f, err := tmp.file()
 	if err != nil {
+		return err
+	}
+	// The temporary file is private (0600); the output gets the mode a
+	// plain create would give it, or keeps the one of the file it replaces.
+	mode := newFileMode()
+	if fi, err := os.Stat(dst); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	// On disk before it takes the output's name: a crash leaves the old
+	// file or the new one, never a truncated one.
+	if err := f.Sync(); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {

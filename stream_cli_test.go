@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,7 +96,7 @@ func TestLargeOutputStreams(t *testing.T) {
 // TestInterruptedStreamLeavesNothing interrupts a restoration once its
 // output is being written (the temporary file beside the output exists,
 // or, for standard output, the spool has spilled into $TMPDIR): ipt must
-// exit non-zero and leave no output, no temporary file, nothing on stdout.
+// exit with 128 + the signal and leave no output, no temporary file, nothing on stdout.
 func TestInterruptedStreamLeavesNothing(t *testing.T) {
 	src := t.TempDir()
 	in := filepath.Join(src, "tall.png")
@@ -104,8 +105,9 @@ func TestInterruptedStreamLeavesNothing(t *testing.T) {
 		dir, tmp := t.TempDir(), t.TempDir()
 		args := []string{"sr", "-x4", in}
 		watch := dir // where the temporary file appears
+		sig := syscall.SIGINT
 		if toStdout {
-			watch = tmp
+			watch, sig = tmp, syscall.SIGTERM
 		} else {
 			args = append(args, "-o", filepath.Join(dir, "out.png"))
 		}
@@ -129,7 +131,7 @@ func TestInterruptedStreamLeavesNothing(t *testing.T) {
 			case <-time.After(10 * time.Millisecond):
 			}
 			if len(files(t, watch)) > 0 {
-				cmd.Process.Signal(os.Interrupt)
+				cmd.Process.Signal(sig)
 				break
 			}
 		}
@@ -145,6 +147,9 @@ func TestInterruptedStreamLeavesNothing(t *testing.T) {
 			t.Fatalf("stdout %v: the run finished before its output was being written", toStdout)
 		}
 		oneLine(t, stderr.Bytes(), "interrupted")
+		if code := cmd.ProcessState.ExitCode(); code != 128+int(sig) {
+			t.Errorf("stdout %v: exit status %d after %v, want %d", toStdout, code, sig, 128+int(sig))
+		}
 		if got := files(t, dir); len(got) != 0 {
 			t.Errorf("stdout %v: files after the interrupt: %v", toStdout, got)
 		}
