@@ -416,16 +416,9 @@ func maxAVX2() {
 	VMAXPS(acc[1], acc[0], acc[0])
 	VMAXPS(acc[3], acc[2], acc[2])
 	VMAXPS(acc[2], acc[0], acc[0])
-	hi := XMM()
-	VEXTRACTF128(U8(1), acc[0], hi)
-	lo := acc[0].AsX()
-	VMAXPS(hi, lo, lo)
-	VMOVHLPS(lo, lo, hi)
-	VMAXPS(hi, lo, lo)
-	VMOVSHDUP(lo, hi)
-	VMAXSS(hi, lo, lo)
+	hreducePS(acc[0], VMAXPS, VMAXSS)
 	VZEROUPPER()
-	Store(lo, ReturnIndex(0))
+	Store(acc[0].AsX(), ReturnIndex(0))
 	RET()
 }
 
@@ -502,16 +495,9 @@ func expSubSumAVX2() {
 	exp(0, sums[0])
 	Label("reduce")
 	VADDPS(sums[1], sums[0], sums[0])
-	hi := XMM()
-	VEXTRACTF128(U8(1), sums[0], hi)
-	lo := sums[0].AsX()
-	VADDPS(hi, lo, lo)
-	VMOVHLPS(lo, lo, hi)
-	VADDPS(hi, lo, lo)
-	VMOVSHDUP(lo, hi)
-	VADDSS(hi, lo, lo)
+	hreducePS(sums[0], VADDPS, VADDSS)
 	VZEROUPPER()
-	Store(lo, ReturnIndex(0))
+	Store(sums[0].AsX(), ReturnIndex(0))
 	RET()
 }
 
@@ -703,4 +689,17 @@ func hsumPD(v VecVirtual) {
 	VADDPD(h, v.AsX(), v.AsX())
 	VUNPCKHPD(v.AsX(), v.AsX(), h)
 	VADDSD(h, v.AsX(), v.AsX())
+}
+
+// hreducePS leaves the reduction of v's eight float32 lanes in its lowest
+// lane: vop (VADDPS, VMAXPS) folds halves, sop its scalar form the last pair.
+func hreducePS(v VecVirtual, vop, sop func(...Op)) {
+	h := XMM()
+	lo := v.AsX()
+	VEXTRACTF128(U8(1), v, h)
+	vop(h, lo, lo)
+	VMOVHLPS(lo, lo, h)
+	vop(h, lo, lo)
+	VMOVSHDUP(lo, h)
+	sop(h, lo, lo)
 }
