@@ -541,3 +541,39 @@ func TestInterruptLeavesNothing(t *testing.T) {
 		t.Error("input changed")
 	}
 }
+
+// TestFFmpegPipeline runs the issue's video pipeline literally, with a real
+// ffmpeg on both sides (skipped where ffmpeg is not installed; .ci/run
+// installs it): every frame comes through, at the right size, in PNG and
+// in PPM streams.
+func TestFFmpegPipeline(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg is not installed")
+	}
+	env, _ := modelHome(t)
+	dir := t.TempDir()
+	run := func(script string) {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", "set -e; "+script)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "IPT="+binary_, "IPT_WEIGHTS="), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", script, err, out)
+		}
+	}
+	frames := func(name string) string {
+		t.Helper()
+		out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+			"-show_entries", "stream=nb_read_frames,width,height", "-of", "csv=p=0", filepath.Join(dir, name)).Output()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v", name, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("ffmpeg -loglevel error -f lavfi -i testsrc=size=64x48:rate=5 -t 1.2 -pix_fmt yuv420p in.mp4")
+	run(`ffmpeg -loglevel error -i in.mp4 -f image2pipe -c:v png - | "$IPT" denoise -sigma 30 | ffmpeg -loglevel error -f image2pipe -i - out.mp4`)
+	run(`ffmpeg -loglevel error -i in.mp4 -f image2pipe -c:v ppm - | "$IPT" sr -x2 | ffmpeg -loglevel error -f image2pipe -c:v ppm -i - sr.mp4`)
+	if in, out, sr := frames("in.mp4"), frames("out.mp4"), frames("sr.mp4"); in != "64,48,6" || out != in || sr != "128,96,6" {
+		t.Errorf("frames (width,height,count): in %s, denoised %s, ×2 %s", in, out, sr)
+	}
+}
