@@ -1039,7 +1039,7 @@ TEXT ·LayerNormRowAVX2(SB), NOSPLIT, $0-104
 	MOVQ beta_base+72(FP), BX
 	MOVQ x_len+32(FP), SI
 
-	// Pass 1: the sum, in two float64 accumulators of 4 lanes.
+	// Pass 1: the sum.
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	MOVQ   SI, DI
@@ -1074,8 +1074,8 @@ sq:
 	VCVTPS2PD    (R8), Y2
 	VCVTPS2PD    16(R8), Y3
 	VSUBPD       Y5, Y2, Y2
-	VSUBPD       Y5, Y3, Y3
 	VFMADD231PD  Y2, Y2, Y0
+	VSUBPD       Y5, Y3, Y3
 	VFMADD231PD  Y3, Y3, Y1
 	ADDQ         $0x20, R8
 	DECQ         DI
