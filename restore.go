@@ -35,7 +35,7 @@ type restoreFlags struct {
 	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
 	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
 	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
-	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
+	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input as decoded, 1 to 8 bytes a pixel), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the input as floats and the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
 	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
 }

@@ -16,6 +16,16 @@
 // converted to 8-bit RGB the way libjpeg does; premultiplied inputs (TIFF
 // with associated alpha) are un-premultiplied.
 //
+// Read returns float planes, 12 bytes a pixel (16 with alpha).
+// [ReadCompact] (and [StreamReader.NextCompact]) keeps the image as the
+// decoder returned it, 1 to 8 bytes a pixel, in [Pixels], which makes the
+// float values of any crop when asked, the same values to the bit, with a
+// JPEG's orientation mapped rather than applied to a copy: the tiler reads
+// its tiles from it ([ipt.Source]) and the output its alpha rows.
+// ReadCompact decodes PNG, JPEG, GIF, BMP and netpbm files as they are
+// read, keeping only the headers before the image data; TIFF and WebP
+// files are read whole first, and so are a stream's PNG images.
+//
 // # Writing
 //
 // [Write] encodes a [Picture] as PNG, JPEG, TIFF, BMP, PPM or PAM; a stream
