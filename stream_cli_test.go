@@ -52,13 +52,13 @@ func TestLargeOutputStreams(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "tall.png"), filepath.Join(dir, "tall.sr4.png")
 	writeTall(t, in, w, h)
-	cmd := exec.Command(binary_, append([]string{"sr", "-x4", "--mem", "32MB", in, "-o", out}, altArgs...)...)
-	cmd.Env = append(os.Environ(), "IPT_WEIGHTS=")
+	cmd, peak := measured(t, binary_, append([]string{"sr", "-x4", "--mem", "32MB", in, "-o", out}, altArgs...)...)
+	cmd.Env = append(cmd.Env, "IPT_WEIGHTS=")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
 	whole := int64(16 * w * s * h * s)
-	if rss, ok := peakRSS(cmd.ProcessState); ok {
+	if rss, ok := peak(); ok {
 		const allowed = 48 << 20 // the budget, and the binary and runtime
 		t.Logf("peak RSS %d MiB; the output as whole-image floats is %d MiB", rss>>20, whole>>20)
 		if rss > allowed || whole < 3*allowed {
@@ -117,19 +117,19 @@ func TestLargeInputCompact(t *testing.T) {
 	if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(in, out string) *os.ProcessState {
-		cmd := exec.Command(binary_, append([]string{"derain", "--mem", "24MB", in, "-o", out}, altArgs...)...)
-		cmd.Env = append(os.Environ(), "IPT_WEIGHTS=")
+	run := func(in, out string) (int64, bool) {
+		cmd, peak := measured(t, binary_, append([]string{"derain", "--mem", "24MB", in, "-o", out}, altArgs...)...)
+		cmd.Env = append(cmd.Env, "IPT_WEIGHTS=")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v: %s", err, b)
 		}
-		return cmd.ProcessState
+		return peak()
 	}
 	small := filepath.Join(dir, "small.png")
 	writePNG(t, small, 30, 30, false)
-	base, _ := peakRSS(run(small, filepath.Join(dir, "small.derain.png")))
+	base, _ := run(small, filepath.Join(dir, "small.derain.png"))
 	floats := int64(12 * w * h)
-	if rss, ok := peakRSS(run(in, out)); ok {
+	if rss, ok := run(in, out); ok {
 		const allowed = 25 << 20 // the budget, and the binary and runtime
 		t.Logf("peak RSS %d MiB, %d MiB more than for a 30×30 image; the input as float planes is %d MiB", rss>>20, (rss-base)>>20, floats>>20)
 		if rss > allowed || floats < 2*allowed {
