@@ -157,8 +157,10 @@ func TestStreamMatchesWholeCanvas(t *testing.T) {
 					if k > 0 {
 						continue
 					}
-					if got, _ := streamed(t, r, cropOnly{img}); !bitsEqual(got.Pix, whole.Pix) {
-						t.Fatalf("%s: streamed from a Source that is not float planes, the output differs", name)
+					if mc.name == "identity" { // a source is read the same way whatever the model
+						if got, _ := streamed(t, r, cropOnly{img}); !bitsEqual(got.Pix, whole.Pix) {
+							t.Fatalf("%s: streamed from a Source that is not float planes, the output differs", name)
+						}
 					}
 					restored, err := r.Restore(context.Background(), img, TilingBlend, false)
 					if err != nil {
