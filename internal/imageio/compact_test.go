@@ -3,6 +3,7 @@ package imageio
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/color"
@@ -323,6 +324,16 @@ func TestReadCompactErrors(t *testing.T) {
 		if _, err := ReadCompact(bytes.NewReader(junk)); err != nil {
 			t.Errorf("%s with junk after it: %v", name, err)
 		}
+	}
+	// A 1×1 PNG whose next chunk runs past what a file of its size may
+	// hold: read up to the limit, and refused as oversized.
+	head := encodePNG(t, testImage("rgb", 1, 1))[:33]
+	claim := append(binary.BigEndian.AppendUint32(nil, 1<<31-1), "tEXt"...)
+	data := slices.Concat(head, claim, make([]byte, inputLimit(1, 1)))
+	_, want := referenceRead(data)
+	_, err := ReadCompact(bytes.NewReader(data))
+	if err == nil || fmt.Sprint(err) != fmt.Sprint(want) {
+		t.Errorf("oversized PNG: error %v, want %v", err, want)
 	}
 }
 
