@@ -134,7 +134,7 @@ func decodeStream(in *countingReader, cfg image.Config, format string, limit int
 	case "jpeg":
 		meta, r = jpegHeaders(in)
 	}
-	m, orient, err := decodeImage(r, format)
+	m, err := decodeImage(r, format)
 	if err != nil {
 		io.Copy(io.Discard, in) // how long the file is, up to the limit
 		if in.n > limit {
@@ -142,43 +142,42 @@ func decodeStream(in *countingReader, cfg image.Config, format string, limit int
 		}
 		return nil, describe(err)
 	}
-	return newPicture(m, orient, cfg, format, meta)
+	return newPicture(m, cfg, format, meta)
 }
 
 // decodeBytes decodes a whole image file whose header was already checked.
 func decodeBytes(data []byte, cfg image.Config, format string) (*Picture, error) {
-	m, orient, err := decodeImage(bytes.NewReader(data), format) // tiff: an io.ReaderAt, not copied
+	m, err := decodeImage(bytes.NewReader(data), format) // tiff: an io.ReaderAt, not copied
 	if err != nil {
 		if limit := inputLimit(cfg.Width, cfg.Height); int64(len(data)) > limit {
 			return nil, tooLarge(cfg, format, limit)
 		}
 		return nil, describe(err)
 	}
-	return newPicture(m, orient, cfg, format, data)
+	return newPicture(m, cfg, format, data)
 }
 
 func tooLarge(cfg image.Config, format string, limit int64) error {
 	return fmt.Errorf("%s file larger than %d bytes, more than a %d×%d image can need", format, limit, cfg.Width, cfg.Height)
 }
 
-// decodeImage decodes an image of the given format, and a JPEG's EXIF
-// orientation (0 for other formats), which it leaves to Pixels to apply.
-func decodeImage(r io.Reader, format string) (image.Image, int, error) {
-	switch format {
-	case "jpeg":
-		return decodeOriented(r)
-	case "tiff":
-		m, err := tiff.Decode(r)
-		return m, 0, err
+// decodeImage decodes an image of the given format.
+func decodeImage(r io.Reader, format string) (image.Image, error) {
+	if format == "tiff" {
+		return tiff.Decode(r)
 	}
 	m, _, err := image.Decode(r)
-	return m, 0, err
+	return m, err
 }
 
-// newPicture keeps the decoded image m, displayed with EXIF orientation
-// orient, with what the output needs to look like the input; meta holds
-// the file's headers (or all of it).
-func newPicture(m image.Image, orient int, cfg image.Config, format string, meta []byte) (*Picture, error) {
+// newPicture keeps the decoded image m with what the output needs to look
+// like the input; meta holds the file's headers (or all of it), where a
+// JPEG's EXIF orientation is found (Pixels applies it).
+func newPicture(m image.Image, cfg image.Config, format string, meta []byte) (*Picture, error) {
+	orient := 0
+	if format == "jpeg" {
+		orient = jpegOrientation(meta)
+	}
 	if format == "gif" && m.Bounds() != image.Rect(0, 0, cfg.Width, cfg.Height) {
 		// A first frame smaller than the screen sits on a transparent canvas.
 		canvas := image.NewNRGBA(image.Rect(0, 0, cfg.Width, cfg.Height))

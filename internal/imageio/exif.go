@@ -1,121 +1,68 @@
 package imageio
 
-import (
-	"encoding/binary"
-	"image"
-	"io"
-)
+import "encoding/binary"
 
-// decodeOriented decodes a JPEG from r and reads its EXIF orientation from
-// the same bytes as the decoder reads them, as imaging.Decode with
-// AutoOrientation does; the orientation is returned, not applied (see
-// Pixels).
-func decodeOriented(r io.Reader) (image.Image, int, error) {
-	pr, pw := io.Pipe()
-	done := make(chan int)
-	go func() {
-		o := readOrientation(pr)
-		io.Copy(io.Discard, pr)
-		done <- o
-	}()
-	m, _, err := image.Decode(io.TeeReader(r, pw))
-	pw.Close()
-	o := <-done
-	return m, o, err
-}
-
-// readOrientation is imaging's (github.com/disintegration/imaging v1.6.2,
-// MIT licence), copied because it is not exported: the orientation flag
-// (1 to 8) of the first APP1 segment's EXIF data, 0 when there is none or
-// anything is wrong on the way to it.
-func readOrientation(r io.Reader) int {
-	const (
-		markerSOI      = 0xffd8
-		markerAPP1     = 0xffe1
-		exifHeader     = 0x45786966
-		byteOrderBE    = 0x4d4d
-		byteOrderLE    = 0x4949
-		orientationTag = 0x0112
-	)
-	var soi uint16
-	if err := binary.Read(r, binary.BigEndian, &soi); err != nil || soi != markerSOI {
+// jpegOrientation returns the EXIF orientation (1 to 8) that a JPEG's
+// headers declare, or 0 when they declare none or are malformed on the way.
+// It looks where imaging's AutoOrientation looks, which the conversion this
+// package replaced used: the first APP1 segment after SOI, which must hold
+// "Exif", then the orientation entry (tag 0x0112) of the first IFD, read in
+// the TIFF header's byte order. Segments before it are skipped by their
+// lengths; anything else ends the search.
+func jpegOrientation(b []byte) int {
+	if len(b) < 2 || b[0] != 0xff || b[1] != 0xd8 {
 		return 0
 	}
-	// Find the APP1 marker.
+	p := 2
 	for {
-		var marker, size uint16
-		if err := binary.Read(r, binary.BigEndian, &marker); err != nil {
+		if p+4 > len(b) || b[p] != 0xff {
 			return 0
 		}
-		if err := binary.Read(r, binary.BigEndian, &size); err != nil {
-			return 0
-		}
-		if marker>>8 != 0xff {
-			return 0
-		}
-		if marker == markerAPP1 {
+		if b[p+1] == 0xe1 {
 			break
 		}
-		if size < 2 {
+		n := int(binary.BigEndian.Uint16(b[p+2:]))
+		if n < 2 {
 			return 0
 		}
-		if _, err := io.CopyN(io.Discard, r, int64(size-2)); err != nil {
-			return 0
-		}
+		p += 2 + n
 	}
-	var header uint32
-	if err := binary.Read(r, binary.BigEndian, &header); err != nil || header != exifHeader {
+	// APP1 payload: "Exif", two bytes of padding, then a TIFF header:
+	// byte order, 42, offset of the first IFD from the header's start.
+	t := p + 4 + 6
+	if t+8 > len(b) || string(b[p+4:p+8]) != "Exif" {
 		return 0
 	}
-	if _, err := io.CopyN(io.Discard, r, 2); err != nil {
-		return 0
-	}
-	var byteOrderTag uint16
-	var byteOrder binary.ByteOrder
-	if err := binary.Read(r, binary.BigEndian, &byteOrderTag); err != nil {
-		return 0
-	}
-	switch byteOrderTag {
-	case byteOrderBE:
-		byteOrder = binary.BigEndian
-	case byteOrderLE:
-		byteOrder = binary.LittleEndian
+	var order binary.ByteOrder
+	switch string(b[t : t+2]) {
+	case "MM":
+		order = binary.BigEndian
+	case "II":
+		order = binary.LittleEndian
 	default:
 		return 0
 	}
-	if _, err := io.CopyN(io.Discard, r, 2); err != nil {
+	off := order.Uint32(b[t+4:])
+	if off < 8 || uint64(t)+uint64(off)+2 > uint64(len(b)) {
 		return 0
 	}
-	var offset uint32
-	if err := binary.Read(r, byteOrder, &offset); err != nil || offset < 8 {
-		return 0
-	}
-	if _, err := io.CopyN(io.Discard, r, int64(offset-8)); err != nil {
-		return 0
-	}
-	var numTags uint16
-	if err := binary.Read(r, byteOrder, &numTags); err != nil {
-		return 0
-	}
-	for range int(numTags) {
-		var tag uint16
-		if err := binary.Read(r, byteOrder, &tag); err != nil {
+	ifd := t + int(off)
+	entries := int(order.Uint16(b[ifd:]))
+	for e := ifd + 2; entries > 0; entries, e = entries-1, e+12 {
+		if e+2 > len(b) {
 			return 0
 		}
-		if tag != orientationTag {
-			if _, err := io.CopyN(io.Discard, r, 10); err != nil {
-				return 0
-			}
+		if order.Uint16(b[e:]) != 0x0112 {
 			continue
 		}
-		if _, err := io.CopyN(io.Discard, r, 6); err != nil {
+		// Entry: tag, type, count (4 bytes), then the SHORT value.
+		if e+10 > len(b) {
 			return 0
 		}
-		var val uint16
-		if err := binary.Read(r, byteOrder, &val); err != nil || val < 1 || val > 8 {
-			return 0
+		if v := order.Uint16(b[e+8:]); v >= 1 && v <= 8 {
+			return int(v)
 		}
-		return int(val)
+		return 0
 	}
 	return 0
 }
