@@ -26,6 +26,9 @@ import (
 var binary_ string
 
 func TestMain(m *testing.M) {
+	if to := os.Getenv(peakRSSTo); to != "" {
+		os.Exit(runForPeakRSS(to, os.Args[1:]))
+	}
 	dir, err := os.MkdirTemp("", "ipt-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

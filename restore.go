@@ -35,7 +35,7 @@ type restoreFlags struct {
 	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
 	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
 	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
-	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
+	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input as decoded, 1 to 8 bytes a pixel), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the input as floats and the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
 	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
 }
@@ -178,8 +178,9 @@ func (f *restoreFlags) run(j job) error {
 	// output to the encoder band by band as the tiles run, where it can.
 	restore := func(w io.Writer, pic *imageio.Picture, format string) error {
 		s := r.Scale()
-		out := pic.Restored(pic.Color.H*s, pic.Color.W*s, func(yield func(*ipt.Image) error) error {
-			return r.Stream(ctx, pic.Color, tiling, f.Ensemble, yield)
+		h, wd := pic.Size()
+		out := pic.Restored(h*s, wd*s, func(yield func(*ipt.Image) error) error {
+			return r.Stream(ctx, pic.Source(), tiling, f.Ensemble, yield)
 		})
 		if memLimit > 0 {
 			if err := f.budget(r, pic, out, format, memLimit); err != nil {
@@ -250,7 +251,7 @@ func (f *restoreFlags) run(j job) error {
 				return err
 			}
 			defer fh.Close()
-			pic, err := imageio.Read(fh)
+			pic, err := imageio.ReadCompact(fh)
 			if err != nil {
 				return err
 			}
@@ -311,7 +312,7 @@ func siblingName(base, task, format string) string {
 func (f *restoreFlags) restoreStream(in io.Reader, prog *progress, restore func(io.Writer, *imageio.Picture, string) error, outFormat func(dst, inFormat string) (string, error)) error {
 	stream := imageio.NewStreamReader(in)
 	for i := 0; ; i++ {
-		pic, err := stream.Next()
+		pic, err := stream.NextCompact()
 		if err == io.EOF {
 			return nil
 		}
@@ -343,14 +344,15 @@ func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.
 	// bytes a pixel (no encoder needs more), the profile and headers.
 	buffer := min(outputBuffer, 8*int64(out.H)*int64(out.W)+int64(len(out.ICC))+64<<10)
 	need := func(tiling ipt.Tiling, ensemble bool, format string) int64 {
-		return r.ImageBytes(pic.Color, tiling, ensemble) + out.WriteBytes(format) + buffer + r.TileBytes()
+		return r.ImageBytes(pic.Source(), tiling, ensemble) + out.WriteBytes(format) + buffer + r.TileBytes()
 	}
 	n := need(tiling, f.Ensemble, format)
 	r.MemLimit = memLimit - n + r.TileBytes()
 	if n <= memLimit {
 		return nil
 	}
-	size := fmt.Sprintf("%d×%d", pic.Color.W, pic.Color.H)
+	h, w := pic.Size()
+	size := fmt.Sprintf("%d×%d", w, h)
 	if !ipt.Streams(tiling, f.Ensemble) {
 		var what, instead []string
 		if tiling == ipt.TilingOfficial {

@@ -52,13 +52,13 @@ func TestLargeOutputStreams(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "tall.png"), filepath.Join(dir, "tall.sr4.png")
 	writeTall(t, in, w, h)
-	cmd := exec.Command(binary_, append([]string{"sr", "-x4", "--mem", "32MB", in, "-o", out}, altArgs...)...)
-	cmd.Env = append(os.Environ(), "IPT_WEIGHTS=")
+	cmd, peak := measured(t, binary_, append([]string{"sr", "-x4", "--mem", "32MB", in, "-o", out}, altArgs...)...)
+	cmd.Env = append(cmd.Env, "IPT_WEIGHTS=")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, b)
 	}
 	whole := int64(16 * w * s * h * s)
-	if rss, ok := peakRSS(cmd.ProcessState); ok {
+	if rss, ok := peak(); ok {
 		const allowed = 48 << 20 // the budget, and the binary and runtime
 		t.Logf("peak RSS %d MiB; the output as whole-image floats is %d MiB", rss>>20, whole>>20)
 		if rss > allowed || whole < 3*allowed {
@@ -90,6 +90,75 @@ func TestLargeOutputStreams(t *testing.T) {
 	}
 	if got := must(os.ReadFile(out)); !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("the streamed output (%d bytes) differs from Restore's (%d bytes)", len(got), want.Len())
+	}
+}
+
+// TestLargeInputCompact restores ×1, under --mem 24MB, a grey PNG whose
+// input as float planes (12 bytes a pixel, 53 MB) would not fit the budget
+// by far: the tiles are read from the decoded image (1 byte a pixel), so
+// it fits, and the child's peak RSS stays near the budget (Linux only):
+// at most half the float planes, and what it takes beyond the RSS of a
+// 30×30 image (the binary, the runtime, the weights) at most a quarter. The output must be exactly what Read's float
+// planes, Restore and Write give in-process.
+func TestLargeInputCompact(t *testing.T) {
+	const w, h = 2200, 2000
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "grey.png"), filepath.Join(dir, "grey.derain.png")
+	m := image.NewGray(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			m.Pix[y*w+x] = uint8(x*7 + y*3 + (x*y)%13)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(in, out string) (int64, bool) {
+		cmd, peak := measured(t, binary_, append([]string{"derain", "--mem", "24MB", in, "-o", out}, altArgs...)...)
+		cmd.Env = append(cmd.Env, "IPT_WEIGHTS=")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		return peak()
+	}
+	small := filepath.Join(dir, "small.png")
+	writePNG(t, small, 30, 30, false)
+	base, _ := run(small, filepath.Join(dir, "small.derain.png"))
+	floats := int64(12 * w * h)
+	if rss, ok := run(in, out); ok {
+		const allowed = 25 << 20 // the budget, and the binary and runtime
+		t.Logf("peak RSS %d MiB, %d MiB more than for a 30×30 image; the input as float planes is %d MiB", rss>>20, (rss-base)>>20, floats>>20)
+		if rss > allowed || floats < 2*allowed {
+			t.Errorf("peak RSS %d MiB, want at most %d MiB", rss>>20, allowed>>20)
+		}
+		if 4*(rss-base) > floats {
+			t.Errorf("the image took %d MiB, more than a quarter of its float planes", (rss-base)>>20)
+		}
+	}
+
+	model, err := ipt.Load(altModel, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pic, err := imageio.Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &ipt.Runner{Model: model, Task: 2} // the ×1 head
+	c, err := r.Restore(context.Background(), pic.Color, ipt.TilingBlend, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := imageio.Write(&want, pic.WithColor(c), "png", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(os.ReadFile(out)); !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("the output read compact (%d bytes) differs from float planes' (%d bytes)", len(got), want.Len())
 	}
 }
 

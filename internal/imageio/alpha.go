@@ -17,7 +17,7 @@ import (
 // output pixel for ×4 to ×2), this keeps only the source rows the current
 // output row needs: 4 when enlarging.
 type alphaScaler struct {
-	src    []float32 // [h, w] on 0..255
+	src    func(y int) []float32 // row y of the [h, w] plane on 0..255
 	w      int
 	hd, vd distrib
 	opaque []float64   // the horizontal pass of the (opaque) alpha channel of grey
@@ -34,9 +34,11 @@ type scaledRow struct {
 	v  []float64
 }
 
-func newAlphaScaler(a []float32, h, w, nh, nw int) *alphaScaler {
+// newAlphaScaler resizes the h×w plane whose rows src reads (each valid
+// until the next call) to nh×nw.
+func newAlphaScaler(src func(y int) []float32, h, w, nh, nw int) *alphaScaler {
 	z := &alphaScaler{
-		src: a, w: w,
+		src: src, w: w,
 		hd:  newDistrib(draw.CatmullRom, int32(nw), int32(w)),
 		vd:  newDistrib(draw.CatmullRom, int32(nh), int32(h)),
 		out: make([]float32, nw),
@@ -105,7 +107,7 @@ func (z *alphaScaler) load(lo, hi, keep int32) {
 		} else {
 			v = make([]float64, len(z.out))
 		}
-		row := z.src[int(sy)*z.w:][:z.w]
+		row := z.src(int(sy))
 		for x, s := range z.hd.sources {
 			var pr float64
 			for _, c := range z.hd.contribs[s.i:s.j] {

@@ -3,6 +3,7 @@ package imageio
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -15,12 +16,9 @@ import (
 	"math"
 	"strings"
 
-	"github.com/disintegration/imaging"
 	_ "golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
-
-	"github.com/ipt-go/ipt/internal/ipt"
 )
 
 // ErrEmpty is returned for an input (or a stream) with no image at all.
@@ -39,86 +37,146 @@ func inputLimit(w, h int) int64 {
 }
 
 // Read decodes one whole image file: PNG, JPEG, GIF (first frame), BMP,
-// TIFF, WebP, PPM/PGM (P6/P5) or PAM (P7). It applies a JPEG's EXIF
-// orientation and keeps the embedded colour profile of PNG, JPEG, TIFF and
-// WebP files. Bytes after the image are not read or are ignored.
+// TIFF, WebP, PPM/PGM (P6/P5) or PAM (P7), into float planes (Color and
+// Alpha). It applies a JPEG's EXIF orientation and keeps the embedded
+// colour profile of PNG, JPEG, TIFF and WebP files. Bytes after the image
+// are not read or are ignored.
 func Read(r io.Reader) (*Picture, error) {
+	p, err := ReadCompact(r)
+	if err != nil {
+		return nil, err
+	}
+	return p.Floats(), nil
+}
+
+// ReadCompact reads an image as Read does, but keeps the decoded pixels as
+// the decoder gave them (Pixels; Color and Alpha are nil): 1 to 8 bytes a
+// pixel instead of 12 to 16 as float planes, with the float values of any
+// crop made on demand, the same as Read's. PNG, JPEG, GIF, BMP and netpbm
+// files are decoded as they are read; TIFF and WebP files are read whole
+// first.
+func ReadCompact(r io.Reader) (*Picture, error) {
 	br := bufio.NewReader(r)
-	head, err := br.Peek(2)
+	head, err := br.Peek(4)
 	switch {
 	case len(head) == 0 && err == io.EOF:
 		return nil, ErrEmpty
 	case len(head) == 0:
 		return nil, err
-	case len(head) == 2 && head[0] == 'P' && '5' <= head[1] && head[1] <= '7':
+	case len(head) >= 2 && head[0] == 'P' && '5' <= head[1] && head[1] <= '7':
 		br.Discard(2)
 		return readPNM(br, head[1])
-	}
-	data, cfg, format, err := readAll(br)
-	if err != nil {
-		return nil, err
-	}
-	return decodeBytes(data, cfg, format)
-}
-
-// readAll reads a whole encoded image, checking the dimensions its header
-// claims before reading more than the header needs.
-func readAll(r *bufio.Reader) ([]byte, image.Config, string, error) {
-	var buf bytes.Buffer
-	lr := &io.LimitedReader{R: r, N: maxInputBytes}
-	var cfg image.Config
-	var format string
-	var err error
-	if head, _ := r.Peek(4); string(head) == "II*\x00" || string(head) == "MM\x00*" {
-		// A TIFF's header may be anywhere (often at the end) and
-		// x/image/tiff reads an io.Reader up to it in 10 MB steps: give it
-		// random access to all of it (image.DecodeConfig would hide that).
-		if _, err := buf.ReadFrom(lr); err != nil {
-			return nil, cfg, "", err
+	case string(head) == "II*\x00" || string(head) == "MM\x00*":
+		data, cfg, err := readTIFF(br)
+		if err != nil {
+			return nil, err
 		}
-		format = "tiff"
-		cfg, err = tiff.DecodeConfig(bytes.NewReader(buf.Bytes()))
-	} else {
-		cfg, format, err = image.DecodeConfig(io.TeeReader(lr, &buf))
+		return decodeBytes(data, cfg, "tiff")
 	}
+	// The header, for its dimensions: kept to be read again.
+	var buf bytes.Buffer
+	lr := &io.LimitedReader{R: br, N: maxInputBytes}
+	cfg, format, err := image.DecodeConfig(io.TeeReader(lr, &buf))
 	if err != nil {
-		return nil, cfg, "", describe(err)
+		return nil, describe(err)
 	}
 	if err := checkSize(int64(cfg.Width), int64(cfg.Height)); err != nil {
-		return nil, cfg, "", err
+		return nil, err
 	}
+	// Decoders stop at the end of their image (a GIF's first frame, a
+	// PNG's IEND): they get at most one byte more than the limit, and a
+	// failure there is reported as an oversized file.
 	limit := inputLimit(cfg.Width, cfg.Height)
-	if _, err := io.Copy(&buf, io.LimitReader(lr, limit+1-int64(buf.Len()))); err != nil {
-		return nil, cfg, "", err
+	in := &countingReader{r: io.LimitReader(io.MultiReader(&buf, lr), limit+1)}
+	if format == "webp" {
+		data, err := io.ReadAll(in)
+		if err != nil {
+			return nil, err
+		}
+		return decodeBytes(data, cfg, format)
+	}
+	return decodeStream(in, cfg, format, limit)
+}
+
+// readTIFF reads a whole TIFF file, checking the dimensions its header
+// claims: a TIFF's header may be anywhere (often at the end) and
+// x/image/tiff reads an io.Reader up to it in 10 MB steps, so it gets
+// random access to all of it (image.DecodeConfig would hide that).
+func readTIFF(r io.Reader) ([]byte, image.Config, error) {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxInputBytes)); err != nil {
+		return nil, image.Config{}, err
+	}
+	cfg, err := tiff.DecodeConfig(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, cfg, describe(err)
+	}
+	if err := checkSize(int64(cfg.Width), int64(cfg.Height)); err != nil {
+		return nil, cfg, err
 	}
 	data := buf.Bytes()
-	if int64(len(data)) > limit {
-		// Decoders stop at the end of their image (a GIF's first frame, a
-		// PNG's IEND): try the prefix; decodeBytes reports an oversized file
-		// when that fails.
-		data = data[:limit+1]
+	if limit := inputLimit(cfg.Width, cfg.Height); int64(len(data)) > limit {
+		data = data[:limit+1] // decodeBytes reports an oversized file if the prefix fails
 	}
-	return data, cfg, format, nil
+	return data, cfg, nil
+}
+
+// decodeStream decodes a PNG, JPEG, GIF or BMP file from in, which holds
+// at most limit+1 bytes, without keeping it: only the headers before the
+// image data (PNG chunks before IDAT, JPEG segments before the scan) are
+// kept, for the colour type and profile.
+func decodeStream(in *countingReader, cfg image.Config, format string, limit int64) (*Picture, error) {
+	var meta []byte
+	var r io.Reader = in
+	switch format {
+	case "png":
+		meta, r = pngHeaders(in)
+	case "jpeg":
+		meta, r = jpegHeaders(in)
+	}
+	m, err := decodeImage(r, format)
+	if err != nil {
+		io.Copy(io.Discard, in) // how long the file is, up to the limit
+		if in.n > limit {
+			return nil, tooLarge(cfg, format, limit)
+		}
+		return nil, describe(err)
+	}
+	return newPicture(m, cfg, format, meta)
 }
 
 // decodeBytes decodes a whole image file whose header was already checked.
 func decodeBytes(data []byte, cfg image.Config, format string) (*Picture, error) {
-	var m image.Image
-	var err error
-	switch format {
-	case "jpeg":
-		m, err = imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(true))
-	case "tiff":
-		m, err = tiff.Decode(bytes.NewReader(data)) // an io.ReaderAt, not copied
-	default:
-		m, _, err = image.Decode(bytes.NewReader(data))
-	}
+	m, err := decodeImage(bytes.NewReader(data), format) // tiff: an io.ReaderAt, not copied
 	if err != nil {
-		if int64(len(data)) > inputLimit(cfg.Width, cfg.Height) {
-			return nil, fmt.Errorf("%s file larger than %d bytes, more than a %d×%d image can need",
-				format, inputLimit(cfg.Width, cfg.Height), cfg.Width, cfg.Height)
+		if limit := inputLimit(cfg.Width, cfg.Height); int64(len(data)) > limit {
+			return nil, tooLarge(cfg, format, limit)
 		}
 		return nil, describe(err)
+	}
+	return newPicture(m, cfg, format, data)
+}
+
+func tooLarge(cfg image.Config, format string, limit int64) error {
+	return fmt.Errorf("%s file larger than %d bytes, more than a %d×%d image can need", format, limit, cfg.Width, cfg.Height)
+}
+
+// decodeImage decodes an image of the given format.
+func decodeImage(r io.Reader, format string) (image.Image, error) {
+	if format == "tiff" {
+		return tiff.Decode(r)
+	}
+	m, _, err := image.Decode(r)
+	return m, err
+}
+
+// newPicture keeps the decoded image m with what the output needs to look
+// like the input; meta holds the file's headers (or all of it), where a
+// JPEG's EXIF orientation is found (Pixels applies it).
+func newPicture(m image.Image, cfg image.Config, format string, meta []byte) (*Picture, error) {
+	orient := 0
+	if format == "jpeg" {
+		orient = jpegOrientation(meta)
 	}
 	if format == "gif" && m.Bounds() != image.Rect(0, 0, cfg.Width, cfg.Height) {
 		// A first frame smaller than the screen sits on a transparent canvas.
@@ -129,23 +187,91 @@ func decodeBytes(data []byte, cfg image.Config, format string) (*Picture, error)
 	if b := m.Bounds(); checkSize(int64(b.Dx()), int64(b.Dy())) != nil {
 		return nil, fmt.Errorf("%s decoder returned a %d×%d image", format, b.Dx(), b.Dy())
 	}
-	p := &Picture{Format: format, Deep: isDeep(m), Grey: isGrey(m)}
-	p.Color, p.Alpha = planes(m)
+	p := &Picture{Format: format, Deep: isDeep(m), Grey: isGrey(m), Pixels: newPixels(newDecoded(m), orient)}
 	switch format {
 	case "png":
-		if len(data) > 25 && (data[25] == 0 || data[25] == 4) { // IHDR colour type grey, grey+alpha
+		if len(meta) > 25 && (meta[25] == 0 || meta[25] == 4) { // IHDR colour type grey, grey+alpha
 			p.Grey = true
 		}
-		p.ICC = pngICC(data)
+		p.ICC = pngICC(meta)
 	case "jpeg":
 		p.Grey = cfg.ColorModel == color.GrayModel
-		p.ICC = jpegICC(data)
+		p.ICC = jpegICC(meta)
 	case "tiff":
-		p.ICC = tiffICC(data)
+		p.ICC = tiffICC(meta)
 	case "webp":
-		p.ICC = webpICC(data)
+		p.ICC = webpICC(meta)
 	}
 	return p, nil
+}
+
+// pngHeaders reads the chunks of a PNG file from r up to the first IDAT
+// (or IEND) chunk's header, all that pngICC reads of a file, and returns
+// them and a reader of the whole file again.
+func pngHeaders(r io.Reader) ([]byte, io.Reader) {
+	var b bytes.Buffer
+	ok := copyN(&b, r, int64(len(pngSignature)))
+	for ok {
+		at := b.Len()
+		if ok = copyN(&b, r, 8); !ok {
+			break
+		}
+		hdr := b.Bytes()[at:]
+		if typ := string(hdr[4:8]); typ == "IDAT" || typ == "IEND" {
+			break
+		}
+		ok = copyN(&b, r, int64(binary.BigEndian.Uint32(hdr))+4)
+	}
+	return b.Bytes(), io.MultiReader(bytes.NewReader(b.Bytes()), r)
+}
+
+// jpegHeaders reads the segments of a JPEG file from r up to the start of
+// the scan, walking them as jpegICC does, so that it finds in them what it
+// would find in the whole file; it returns them and a reader of the whole
+// file again.
+func jpegHeaders(r io.Reader) ([]byte, io.Reader) {
+	var b bytes.Buffer
+	has := func(n int) bool { return n <= b.Len() || copyN(&b, r, int64(n-b.Len())) }
+walk:
+	for p := 2; has(p + 4); {
+		d := b.Bytes()
+		if d[p] != 0xff {
+			break
+		}
+		switch m := d[p+1]; {
+		case m == 0xff: // fill byte
+			p++
+		case m == 0x01 || m >= 0xd0 && m <= 0xd8: // markers without a length
+			p += 2
+		case m == 0xda || m == 0xd9: // start of scan, end of image
+			break walk
+		default:
+			n := int(binary.BigEndian.Uint16(d[p+2:]))
+			if n < 2 || !has(p+2+n) {
+				break walk
+			}
+			p += 2 + n
+		}
+	}
+	return b.Bytes(), io.MultiReader(bytes.NewReader(b.Bytes()), r)
+}
+
+// copyN appends n bytes of r to b, reporting whether all of them came.
+func copyN(b *bytes.Buffer, r io.Reader, n int64) bool {
+	_, err := io.CopyN(b, r, n)
+	return err == nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // describe turns decoder errors into short messages about the input.
@@ -203,172 +329,4 @@ func isGrey(m image.Image) bool {
 		return true
 	}
 	return false
-}
-
-// planes converts any image to planar RGB on 0..255 and its alpha plane
-// (nil when opaque). Colours are read non-premultiplied so transparent
-// pixels keep their colour where the format stores it.
-func planes(m image.Image) (*ipt.Image, []float32) {
-	b := m.Bounds()
-	h, w := b.Dy(), b.Dx()
-	c := ipt.NewImage(h, w)
-	n := h * w
-	R, G, B := c.Pix[:n], c.Pix[n:2*n], c.Pix[2*n:]
-	var A []float32
-	if o, ok := m.(interface{ Opaque() bool }); !ok || !o.Opaque() {
-		A = make([]float32, n)
-	}
-	const d16 = 257 // 16-bit to 0..255
-	switch m := m.(type) {
-	case *image.Gray:
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:w]
-			for x, v := range row {
-				R[y*w+x] = float32(v)
-			}
-		}
-		copy(G, R)
-		copy(B, R)
-	case *image.Gray16:
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:2*w]
-			for x := range w {
-				R[y*w+x] = float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / d16
-			}
-		}
-		copy(G, R)
-		copy(B, R)
-	case *image.NRGBA:
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			for x := range w {
-				i, s := y*w+x, row[4*x:4*x+4]
-				R[i], G[i], B[i] = float32(s[0]), float32(s[1]), float32(s[2])
-				if A != nil {
-					A[i] = float32(s[3])
-				}
-			}
-		}
-	case *image.NRGBA64:
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
-			for x := range w {
-				i, s := y*w+x, row[8*x:8*x+8]
-				R[i] = float32(uint16(s[0])<<8|uint16(s[1])) / d16
-				G[i] = float32(uint16(s[2])<<8|uint16(s[3])) / d16
-				B[i] = float32(uint16(s[4])<<8|uint16(s[5])) / d16
-				if A != nil {
-					A[i] = float32(uint16(s[6])<<8|uint16(s[7])) / d16
-				}
-			}
-		}
-	case *image.RGBA:
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			for x := range w {
-				i, s := y*w+x, row[4*x:4*x+4]
-				a := float32(s[3])
-				R[i], G[i], B[i] = unpremul(float32(s[0]), a), unpremul(float32(s[1]), a), unpremul(float32(s[2]), a)
-				if A != nil {
-					A[i] = a
-				}
-			}
-		}
-	case *image.RGBA64:
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
-			for x := range w {
-				i, s := y*w+x, row[8*x:8*x+8]
-				a := float32(uint16(s[6])<<8 | uint16(s[7]))
-				R[i] = unpremul(float32(uint16(s[0])<<8|uint16(s[1])), a)
-				G[i] = unpremul(float32(uint16(s[2])<<8|uint16(s[3])), a)
-				B[i] = unpremul(float32(uint16(s[4])<<8|uint16(s[5])), a)
-				if A != nil {
-					A[i] = a / d16
-				}
-			}
-		}
-	case *image.Paletted:
-		var lut [256][4]float32 // indices past the palette read as opaque black
-		for i := range lut {
-			lut[i][3] = 255
-		}
-		for i, pc := range m.Palette[:min(len(m.Palette), 256)] {
-			c := color.NRGBA64Model.Convert(pc).(color.NRGBA64)
-			lut[i] = [4]float32{float32(c.R) / d16, float32(c.G) / d16, float32(c.B) / d16, float32(c.A) / d16}
-		}
-		for y := range h {
-			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:w]
-			for x, v := range row {
-				i, e := y*w+x, &lut[v]
-				R[i], G[i], B[i] = e[0], e[1], e[2]
-				if A != nil {
-					A[i] = e[3]
-				}
-			}
-		}
-	case *image.YCbCr:
-		for y := range h {
-			for x := range w {
-				yc := m.YCbCrAt(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := color.YCbCrToRGB(yc.Y, yc.Cb, yc.Cr)
-				i := y*w + x
-				R[i], G[i], B[i] = float32(r), float32(g), float32(bb)
-			}
-		}
-	case *image.NYCbCrA:
-		for y := range h {
-			for x := range w {
-				yc := m.YCbCrAt(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := color.YCbCrToRGB(yc.Y, yc.Cb, yc.Cr)
-				i := y*w + x
-				R[i], G[i], B[i] = float32(r), float32(g), float32(bb)
-				if A != nil {
-					A[i] = float32(m.A[m.AOffset(b.Min.X+x, b.Min.Y+y)])
-				}
-			}
-		}
-	case *image.CMYK:
-		for y := range h {
-			for x := range w {
-				k := m.CMYKAt(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := color.CMYKToRGB(k.C, k.M, k.Y, k.K)
-				i := y*w + x
-				R[i], G[i], B[i] = float32(r), float32(g), float32(bb)
-			}
-		}
-	default:
-		for y := range h {
-			for x := range w {
-				c := color.NRGBA64Model.Convert(m.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
-				i := y*w + x
-				R[i], G[i], B[i] = float32(c.R)/d16, float32(c.G)/d16, float32(c.B)/d16
-				if A != nil {
-					A[i] = float32(c.A) / d16
-				}
-			}
-		}
-	}
-	if opaque(A) {
-		A = nil
-	}
-	return c, A
-}
-
-// unpremul returns the straight value on 0..255 of a sample v premultiplied
-// by alpha a, both on the same scale (0..255 or 0..65535).
-func unpremul(v, a float32) float32 {
-	if a == 0 {
-		return 0
-	}
-	return min(v*255/a, 255)
-}
-
-func opaque(a []float32) bool {
-	for _, v := range a {
-		if v != 255 {
-			return false
-		}
-	}
-	return true
 }

@@ -22,6 +22,10 @@ const DefaultQuality = 95
 // when p is grey) or "pam". quality (1..100, 0 for DefaultQuality) is used
 // by JPEG only. See the package documentation for what each format keeps.
 func Write(w io.Writer, p *Picture, format string, quality int) error {
+	if px := p.Pixels; px != nil {
+		h, wd := px.Size()
+		return p.Restored(h, wd, func(yield func(*ipt.Image) error) error { return yield(ipt.ImageOf(px)) }).Write(w, format, quality)
+	}
 	c := p.Color
 	if c == nil || c.H <= 0 || c.W <= 0 || len(c.Pix) != ipt.Colors*c.H*c.W || p.Alpha != nil && len(p.Alpha) != c.H*c.W {
 		return fmt.Errorf("imageio: malformed picture")

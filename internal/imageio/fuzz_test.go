@@ -2,6 +2,7 @@ package imageio
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -73,5 +74,34 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("%s: reading back: %v", format, err)
 			}
 		}
+	})
+}
+
+// FuzzReadCompact: whatever the bytes, ReadCompact fails as reading the
+// whole file did, or gives the values, flags and profile it gave.
+//
+//	go test ./internal/imageio -run '^$' -fuzz FuzzReadCompact -fuzztime 60s
+func FuzzReadCompact(f *testing.F) {
+	for _, data := range compactFiles(f, 5, 6) {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lowerMaxPixels(t, 1<<16)
+		if len(data) == 0 {
+			return // ErrEmpty; the reference took the bytes it was given
+		}
+		want, werr := referenceRead(data)
+		p, err := ReadCompact(bytes.NewReader(data))
+		if fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Fatalf("error %v, reading the whole file %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if p.Format != want.Format || p.Grey != want.Grey || p.Deep != want.Deep || !bytes.Equal(p.ICC, want.ICC) {
+			t.Fatalf("got %s grey %v deep %v profile %d bytes, want %s %v %v %d",
+				p.Format, p.Grey, p.Deep, len(p.ICC), want.Format, want.Grey, want.Deep, len(want.ICC))
+		}
+		checkPixels(t, "fuzz", p.Pixels, want.Color, want.Alpha)
 	})
 }

@@ -16,6 +16,16 @@
 // converted to 8-bit RGB the way libjpeg does; premultiplied inputs (TIFF
 // with associated alpha) are un-premultiplied.
 //
+// Read returns float planes, 12 bytes a pixel (16 with alpha).
+// [ReadCompact] (and [StreamReader.NextCompact]) keeps the image as the
+// decoder returned it, 1 to 8 bytes a pixel, in [Pixels], which makes the
+// float values of any crop when asked, the same values to the bit, with a
+// JPEG's orientation mapped rather than applied to a copy: the tiler reads
+// its tiles from it ([ipt.Source]) and the output its alpha rows.
+// ReadCompact decodes PNG, JPEG, GIF, BMP and netpbm files as they are
+// read, keeping only the headers before the image data; TIFF and WebP
+// files are read whole first, and so are a stream's PNG images.
+//
 // # Writing
 //
 // [Write] encodes a [Picture] as PNG, JPEG, TIFF, BMP, PPM or PAM; a stream
@@ -82,14 +92,67 @@ var maxPixels int64 = min(MaxPixels, math.MaxInt/32)
 const maxICCBytes = 16 << 20
 
 // Picture is one image as the model sees it, plus what the output needs to
-// look like the input.
+// look like the input. Its pixels are either float planes (Color, Alpha:
+// what [Read] returns) or compact (Pixels: what [ReadCompact] returns).
 type Picture struct {
-	Color  *ipt.Image // RGB planes on 0..255; grey inputs are replicated to 3 channels
-	Alpha  []float32  // [H·W] on 0..255, nil when the input had no alpha or was fully opaque
+	Color  *ipt.Image // RGB planes on 0..255; grey inputs are replicated to 3 channels; nil when Pixels holds the image
+	Alpha  []float32  // [H·W] on 0..255, nil when the input had no alpha or was fully opaque, or when Pixels holds the image
+	Pixels *Pixels    // the decoded image, compact; nil when Color holds it
 	Grey   bool       // the input had no colour: the output is written grey
 	Deep   bool       // 16 bits per sample
 	Format string     // the input's format: png, jpeg, gif, bmp, tiff, webp, ppm (P5/P6) or pam
 	ICC    []byte     // embedded colour profile, nil if none
+}
+
+// Size is the picture's height and width.
+func (p *Picture) Size() (h, w int) {
+	if p.Pixels != nil {
+		return p.Pixels.Size()
+	}
+	return p.Color.H, p.Color.W
+}
+
+// Source is what the tiler reads the colour planes from: Pixels, or Color.
+func (p *Picture) Source() ipt.Source {
+	if p.Pixels != nil {
+		return p.Pixels
+	}
+	return p.Color
+}
+
+// Floats returns p with its pixels as float planes: p itself when they
+// are, else a copy whose Color and Alpha are made from Pixels.
+func (p *Picture) Floats() *Picture {
+	if p.Pixels == nil {
+		return p
+	}
+	q := *p
+	q.Color, q.Pixels = ipt.ImageOf(p.Pixels), nil
+	if p.Pixels.alpha {
+		h, w := p.Pixels.Size()
+		q.Alpha = make([]float32, h*w)
+		rows := p.Pixels.alphaRows()
+		for y := range h {
+			copy(q.Alpha[y*w:], rows(y))
+		}
+	}
+	return &q
+}
+
+// alphaRows returns what makes readers of p's alpha rows (each reads any
+// row, valid until its next call) and the bytes a reader holds besides p,
+// or nil when p has no alpha.
+func (p *Picture) alphaRows() (func() func(y int) []float32, int64) {
+	switch {
+	case p.Alpha != nil:
+		a, w := p.Alpha, p.Color.W
+		return func() func(int) []float32 {
+			return func(y int) []float32 { return a[y*w : (y+1)*w] }
+		}, 0
+	case p.Pixels != nil && p.Pixels.alpha:
+		return p.Pixels.alphaRows, 16 * int64(p.Pixels.w)
+	}
+	return nil, 0
 }
 
 // Quantize clamps v to [0, 255] and rounds half to even, as the authors'

@@ -27,47 +27,64 @@ type Output struct {
 // Restored is the output of restoring p into an h×w image whose colour
 // planes color produces: p's depth, greyness and colour profile, and p's
 // alpha plane resized to h×w as [Picture.WithColor] resizes it, but row by
-// row while the output is written, holding a few rows of the resize.
+// row while the output is written, holding a few rows of the resize. A
+// compact picture's alpha rows are made from its Pixels as they are needed.
 func (p *Picture) Restored(h, w int, color Bands) *Output {
 	o := &Output{H: h, W: w, Color: color, Grey: p.Grey, Deep: p.Deep, ICC: p.ICC}
-	if a := p.Alpha; a != nil {
-		ah, aw := p.Color.H, p.Color.W
-		o.alphaBytes = 4 * int64(len(a))
-		if ah == h && aw == w {
-			o.alpha = func() func() []float32 {
-				y := 0
-				return func() []float32 {
-					y++
-					return a[(y-1)*w : y*w]
-				}
-			}
-		} else {
-			o.alpha = func() func() []float32 { return newAlphaScaler(a, ah, aw, h, w).row }
-			// The scaler's rows and its weights (4 contributions of 16
-			// bytes an output row and column when enlarging).
-			o.alphaBytes += 8*8*int64(w) + 80*int64(h+w)
-		}
+	rows, held := p.alphaRows()
+	if rows == nil {
+		return o
+	}
+	ah, aw := p.Size()
+	o.alphaBytes = held + 4*int64(len(p.Alpha)) // a float plane is counted here, Pixels by the tiler
+	if ah == h && aw == w {
+		o.alpha = func() func() []float32 { return inOrder(rows()) }
+	} else {
+		o.alpha = func() func() []float32 { return newAlphaScaler(rows(), ah, aw, h, w).row }
+		// The scaler's rows and its weights (4 contributions of 16
+		// bytes an output row and column when enlarging).
+		o.alphaBytes += 8*8*int64(w) + 80*int64(h+w)
 	}
 	return o
 }
 
 // WithColor returns the output picture for a restored colour image c: c
-// replaces the colour planes and the alpha plane is resized to c's size
-// with Catmull-Rom bicubic interpolation (kept as is when the size did not
-// change); the other fields are p's. The resize works at 16-bit precision
-// (x/image/draw.CatmullRom on 16-bit grey), so 16-bit alpha keeps its
-// depth and 8-bit alpha is not rounded before the output is quantized.
+// replaces the colour planes (and Pixels) and the alpha plane is resized
+// to c's size with Catmull-Rom bicubic interpolation (kept as is when the
+// size did not change); the other fields are p's. The resize works at
+// 16-bit precision (x/image/draw.CatmullRom on 16-bit grey), so 16-bit
+// alpha keeps its depth and 8-bit alpha is not rounded before the output
+// is quantized.
 func (p *Picture) WithColor(c *ipt.Image) *Picture {
 	out := *p
-	out.Color = c
-	if p.Alpha != nil && (c.H != p.Color.H || c.W != p.Color.W) {
-		z := newAlphaScaler(p.Alpha, p.Color.H, p.Color.W, c.H, c.W)
-		out.Alpha = make([]float32, c.H*c.W)
-		for y := range c.H {
-			copy(out.Alpha[y*c.W:], z.row())
-		}
+	out.Color, out.Pixels, out.Alpha = c, nil, nil
+	rows, _ := p.alphaRows()
+	if rows == nil {
+		return &out
+	}
+	h, w := p.Size()
+	if p.Alpha != nil && c.H == h && c.W == w {
+		out.Alpha = p.Alpha
+		return &out
+	}
+	next := inOrder(rows())
+	if c.H != h || c.W != w {
+		next = newAlphaScaler(rows(), h, w, c.H, c.W).row
+	}
+	out.Alpha = make([]float32, c.H*c.W)
+	for y := range c.H {
+		copy(out.Alpha[y*c.W:], next())
 	}
 	return &out
+}
+
+// inOrder reads the rows read reads from the top, one a call.
+func inOrder(read func(y int) []float32) func() []float32 {
+	y := 0
+	return func() []float32 {
+		y++
+		return read(y - 1)
+	}
 }
 
 // alphaOpaque says whether every alpha value of o quantizes to opaque at

@@ -211,7 +211,7 @@ func TestAlphaScalerMatchesDraw(t *testing.T) {
 				a = randomPlane(rng, h*w)
 			}
 			want := wholeResizeAlpha(a, h, w, nh, nw)
-			z := newAlphaScaler(a, h, w, nh, nw)
+			z := newAlphaScaler(func(y int) []float32 { return a[y*w : (y+1)*w] }, h, w, nh, nw)
 			for y := range nh {
 				row := z.row()
 				for x, v := range row {

@@ -10,8 +10,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/ipt-go/ipt/internal/ipt"
 )
 
 type byteReader interface {
@@ -152,10 +150,17 @@ func cmpErr(err, otherwise error) error {
 // readPNM reads one P5, P6 or P7 image from r, positioned after the magic
 // ("P" and the digit), reading no byte past the image.
 func readPNM(r byteReader, magic byte) (*Picture, error) {
+	w, h, depth, maxval, format, err := pnmHeader(r, magic)
+	if err != nil {
+		return nil, err
+	}
+	return readRaster(r, w, h, depth, maxval, format)
+}
+
+// pnmHeader reads and checks the header of a P5, P6 or P7 image.
+func pnmHeader(r io.ByteReader, magic byte) (w, ht, depth, maxval int, format string, err error) {
 	h := &headerReader{r: r, left: maxPNMHeader}
-	var w, ht, depth, maxval int
-	var err error
-	format := "ppm"
+	format = "ppm"
 	switch magic {
 	case '5', '6':
 		depth = 1
@@ -171,71 +176,39 @@ func readPNM(r byteReader, magic byte) (*Picture, error) {
 		format = "pam"
 		w, ht, depth, maxval, err = h.pamHeader()
 	default:
-		return nil, fmt.Errorf("netpbm P%c images are not supported (only P5, P6, P7)", magic)
+		return 0, 0, 0, 0, "", fmt.Errorf("netpbm P%c images are not supported (only P5, P6, P7)", magic)
 	}
 	if err != nil {
-		return nil, err
+		return 0, 0, 0, 0, "", err
 	}
 	if err := checkSize(int64(w), int64(ht)); err != nil {
-		return nil, err
+		return 0, 0, 0, 0, "", err
 	}
 	if maxval < 1 || maxval > 65535 {
-		return nil, fmt.Errorf("%s maxval %d out of range 1..65535", strings.ToUpper(format), maxval)
+		return 0, 0, 0, 0, "", fmt.Errorf("%s maxval %d out of range 1..65535", strings.ToUpper(format), maxval)
 	}
 	if depth < 1 || depth > 4 {
-		return nil, fmt.Errorf("PAM depth %d not supported (1 to 4)", depth)
+		return 0, 0, 0, 0, "", fmt.Errorf("PAM depth %d not supported (1 to 4)", depth)
 	}
-	return readRaster(r, w, ht, depth, maxval, format)
+	return w, ht, depth, maxval, format, nil
 }
 
-// readRaster reads the samples of a w×h netpbm image row by row, big-endian
-// when maxval needs two bytes, and scales them to 0..255.
+// readRaster reads the samples of a w×h netpbm image as they are (Pixels
+// scales them to 0..255).
 func readRaster(r io.Reader, w, h, depth, maxval int, format string) (*Picture, error) {
 	bps := 1
 	if maxval > 255 {
 		bps = 2
 	}
-	row := make([]byte, w*depth*bps)
-	c := ipt.NewImage(h, w)
-	n := h * w
-	R, G, B := c.Pix[:n], c.Pix[n:2*n], c.Pix[2*n:]
-	var A []float32
-	if depth == 2 || depth == 4 {
-		A = make([]float32, n)
-	}
-	m := float32(maxval)
-	sample := func(k int) float32 {
-		v := uint16(row[k])
-		if bps == 2 {
-			v = uint16(row[2*k])<<8 | uint16(row[2*k+1])
+	pix := make([]byte, w*h*depth*bps)
+	if _, err := io.ReadFull(r, pix); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = errTruncated
 		}
-		return min(float32(v)*255/m, 255) // exact for maxval 255; v/257 for 65535
+		return nil, err
 	}
-	for y := range h {
-		if _, err := io.ReadFull(r, row); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = errTruncated
-			}
-			return nil, err
-		}
-		for x := range w {
-			i, k := y*w+x, x*depth
-			switch depth {
-			case 1, 2:
-				R[i] = sample(k)
-				G[i], B[i] = R[i], R[i]
-			default:
-				R[i], G[i], B[i] = sample(k), sample(k+1), sample(k+2)
-			}
-			if A != nil {
-				A[i] = sample(k + depth - 1)
-			}
-		}
-	}
-	if opaque(A) {
-		A = nil
-	}
-	return &Picture{Color: c, Alpha: A, Grey: depth <= 2, Deep: maxval > 255, Format: format}, nil
+	px := &pnmSamples{pix: pix, h: h, w: w, depth: depth, bps: bps, maxval: float32(maxval)}
+	return &Picture{Pixels: newPixels(px, 0), Grey: depth <= 2, Deep: maxval > 255, Format: format}, nil
 }
 
 // writePNM writes o as P5/P6 (alpha dropped) or, when pam, as P7 with the

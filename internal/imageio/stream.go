@@ -38,11 +38,21 @@ func (s *StreamReader) Format() string { return s.format }
 // image returned.
 func (s *StreamReader) Offset() int64 { return s.r.n }
 
-// Next returns the next image, io.EOF after the last one, or ErrEmpty if
-// the stream has no image at all. Whitespace between netpbm images is
-// skipped. Errors name the image's position ("image 3: truncated image");
-// after one, Next returns it again.
+// Next returns the next image as float planes, io.EOF after the last one,
+// or ErrEmpty if the stream has no image at all. Whitespace between netpbm
+// images is skipped. Errors name the image's position ("image 3: truncated
+// image"); after one, Next returns it again.
 func (s *StreamReader) Next() (*Picture, error) {
+	p, err := s.NextCompact()
+	if err != nil {
+		return nil, err
+	}
+	return p.Floats(), nil
+}
+
+// NextCompact is Next, but keeps the picture's pixels compact, as
+// [ReadCompact] does.
+func (s *StreamReader) NextCompact() (*Picture, error) {
 	if s.err != nil {
 		return nil, s.err
 	}

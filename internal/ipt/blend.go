@@ -48,25 +48,26 @@ func rampWeights(n, os int, fadeIn, fadeOut bool) []float32 {
 // on. Every output value gets the same float additions in the same order as
 // on a whole-image canvas (tiles in row-major order), so the result does not
 // depend on how the output is cut into bands.
-func (r *Runner) blend(ctx context.Context, img *Image, overlap, oh, ow int, yield func(band *Image) error) error {
+func (r *Runner) blend(ctx context.Context, img Source, overlap, oh, ow int, yield func(band *Image) error) error {
 	P, s := r.Model.Config.PatchSize, r.Scale()
 	Ps, os := P*s, overlap*s
-	ys, xs := tileStarts(img.H, P, overlap), tileStarts(img.W, P, overlap)
+	H, W := img.Size()
+	ys, xs := tileStarts(H, P, overlap), tileStarts(W, P, overlap)
 	pos := make([]point, 0, len(ys)*len(xs))
 	for _, y := range ys {
 		for _, x := range xs {
 			pos = append(pos, point{y, x})
 		}
 	}
-	cw := img.W * s                      // canvas width
+	cw := W * s                          // canvas width
 	sum := make([]float32, Colors*Ps*cw) // [3, Ps, cw]: output rows top … top+Ps
 	wsum := make([]float32, Ps*cw)       // [Ps, cw]
 	band := NewImage(Ps, ow)
 	top := 0 // the output row at the canvas' first row
 	return r.runTiles(ctx, img, pos, func(i int, tile []float32) error {
 		p := pos[i]
-		wy := rampWeights(Ps, os, p.y > 0, p.y+P < img.H)
-		wx := rampWeights(Ps, os, p.x > 0, p.x+P < img.W)
+		wy := rampWeights(Ps, os, p.y > 0, p.y+P < H)
+		wx := rampWeights(Ps, os, p.x > 0, p.x+P < W)
 		oy, ox := p.y*s-top, p.x*s
 		for y := 0; y < Ps; y++ {
 			wrow := wsum[(oy+y)*cw+ox : (oy+y)*cw+ox+Ps]
@@ -86,7 +87,7 @@ func (r *Runner) blend(ctx context.Context, img *Image, overlap, oh, ow int, yie
 		}
 		// The last tile of tile row k: rows top … next are final.
 		k := i / len(xs)
-		next := img.H * s
+		next := H * s
 		if k+1 < len(ys) {
 			next = ys[k+1] * s
 		}

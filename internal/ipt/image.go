@@ -9,8 +9,39 @@ type Image struct {
 // NewImage allocates a zero h×w colour image.
 func NewImage(h, w int) *Image { return &Image{H: h, W: w, Pix: make([]float32, Colors*h*w)} }
 
-// crop copies the h×w window at (y, x) into dst ([3, h, w]).
-func (im *Image) crop(dst []float32, y, x, h, w int) {
+// Source is an image the tiler reads a crop at a time: whole float planes
+// (an *Image), or an image kept in a compact form (8 or 16 bits a sample)
+// that makes the float values of a crop when asked.
+type Source interface {
+	// Size is the image's height and width.
+	Size() (h, w int)
+	// Crop writes the values of the h×w window at (y, x), on 0..255, into
+	// dst ([3, h, w]). The tiler calls it from several goroutines at once.
+	Crop(dst []float32, y, x, h, w int)
+	// Bytes is the memory the image holds.
+	Bytes() int64
+}
+
+// Size is im's height and width.
+func (im *Image) Size() (h, w int) { return im.H, im.W }
+
+// Bytes is the memory of im's planes: 12 bytes a pixel.
+func (im *Image) Bytes() int64 { return 4 * int64(len(im.Pix)) }
+
+// ImageOf returns src as whole float planes: src itself when it is an
+// *Image, else a copy made with src.Crop.
+func ImageOf(src Source) *Image {
+	if im, ok := src.(*Image); ok {
+		return im
+	}
+	h, w := src.Size()
+	im := NewImage(h, w)
+	src.Crop(im.Pix, 0, 0, h, w)
+	return im
+}
+
+// Crop copies the h×w window at (y, x) into dst ([3, h, w]).
+func (im *Image) Crop(dst []float32, y, x, h, w int) {
 	for c := 0; c < Colors; c++ {
 		for r := 0; r < h; r++ {
 			src := im.Pix[(c*im.H+y+r)*im.W+x:]
@@ -95,6 +126,6 @@ func (im *Image) cropOut(h, w int) *Image {
 		return im
 	}
 	out := NewImage(h, w)
-	im.crop(out.Pix, 0, 0, h, w)
+	im.Crop(out.Pix, 0, 0, h, w)
 	return out
 }

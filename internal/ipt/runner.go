@@ -105,28 +105,38 @@ func (r *Runner) plan(n int) (batch, workers int, exec ops.Exec, err error) {
 	return batch, workers, ops.Exec{Threads: max(1, T/workers)}, nil
 }
 
-// ImageBytes estimates the memory restoring img with Stream takes besides
-// the weights and the tile workers. Streamed (see Streams): the input, its
-// padded copy when it is smaller than a tile, and the band buffers (sums and
-// weights of the P·s output rows a tile row touches, and the band handed
-// on), which grow with the width only. Otherwise: the input and its flips,
+// ImageBytes estimates the memory restoring src with Stream takes besides
+// the weights and the tile workers. Streamed (see Streams): src as it is
+// held (src.Bytes(): 12 bytes a pixel for float planes, as little as 1 for
+// a compact 8-bit grey image), its padded float copy when it is smaller
+// than a tile, and the band buffers (sums and weights of the P·s output
+// rows a tile row touches, and the band handed on), which grow with the
+// width only. Otherwise: src, the input as float planes and their flips,
 // the tiler's whole-image output canvases and the result.
-func (r *Runner) ImageBytes(img *Image, tiling Tiling, ensemble bool) int64 {
+func (r *Runner) ImageBytes(src Source, tiling Tiling, ensemble bool) int64 {
 	s := int64(r.Scale())
-	h, w := int64(img.H), int64(img.W)
+	sh, sw := src.Size()
+	h, w := int64(sh), int64(sw)
 	in := int64(Colors) * h * w * 4
+	_, floats := src.(*Image)
 	if Streams(tiling, ensemble) {
 		P := int64(r.Model.Config.PatchSize)
-		n := in
+		n := src.Bytes()
 		if h < P || w < P {
+			if !floats {
+				n += in // ImageOf's copy, which padTo copies again
+			}
 			h, w = max(h, P), max(w, P)
 			n += Colors * h * w * 4
 		}
 		Ps := P * s
-		return n + 4*(Colors+1)*Ps*w*s + 4*Colors*Ps*int64(img.W)*s
+		return n + 4*(Colors+1)*Ps*w*s + 4*Colors*Ps*int64(sw)*s
 	}
 	out := in * s * s
 	n := 2*in + 6*out // the authors' tiler keeps sum, average and count canvases
+	if !floats {
+		n += src.Bytes() // the compact image stays, for the alpha plane
+	}
 	if ensemble {
 		n += 4*in + 2*out // the flipped inputs and the running sum
 	}
@@ -153,7 +163,7 @@ type point struct{ y, x int }
 // runTiles runs the model on the P×P crops of img at pos and calls emit for
 // every tile, in the order of pos, with its output ([3, P·s, P·s], reused
 // after emit returns). An error from emit stops the run and is returned.
-func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit func(i int, out []float32) error) error {
+func (r *Runner) runTiles(ctx context.Context, img Source, pos []point, emit func(i int, out []float32) error) error {
 	c := r.Model.Config
 	P, s := c.PatchSize, r.Scale()
 	B, W, exec, err := r.plan(len(pos))
@@ -180,7 +190,7 @@ func (r *Runner) runTiles(ctx context.Context, img *Image, pos []point, emit fun
 					return err
 				}
 				for i := lo; i < hi; i++ {
-					img.crop(sl.in[(i-lo)*inPlane:(i-lo+1)*inPlane], pos[i].y, pos[i].x, P, P)
+					img.Crop(sl.in[(i-lo)*inPlane:(i-lo+1)*inPlane], pos[i].y, pos[i].x, P, P)
 				}
 				ws := r.workspace(B)
 				defer r.release(ws)
@@ -247,7 +257,7 @@ const (
 // float output, unclamped. Images smaller than a tile are mirror-padded to
 // P×P and the output cropped back.
 func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ensemble bool) (*Image, error) {
-	if err := checkRestore(img, tiling); err != nil {
+	if err := checkRestore(img.H, img.W, tiling); err != nil {
 		return nil, err
 	}
 	r.pass, r.passes = 0, 1
@@ -265,31 +275,37 @@ func Streams(tiling Tiling, ensemble bool) bool {
 	return !ensemble && (tiling == TilingBlend || tiling == "")
 }
 
-// Stream restores img as Restore does and hands the output to yield in
-// bands of whole rows, top to bottom: each band is [3, band.H, img.W·s],
-// reused once yield returns. When Streams(tiling, ensemble), bands come out
-// as the tiles run and only about P·s rows of output are held; otherwise the
-// whole output is computed and handed on as one band. An error from yield
-// stops the restoration and is returned.
-func (r *Runner) Stream(ctx context.Context, img *Image, tiling Tiling, ensemble bool, yield func(band *Image) error) error {
+// Stream restores src as Restore does and hands the output to yield in
+// bands of whole rows, top to bottom: each band is [3, band.H, w·s] for a
+// source w pixels wide, reused once yield returns. When Streams(tiling,
+// ensemble), bands come out as the tiles run, reading each tile's crop from
+// src as it goes (src need not be float planes, see Source), and only about
+// P·s rows of output are held; otherwise src is converted to whole float
+// planes (ImageOf), the whole output is computed and handed on as one band.
+// An error from yield stops the restoration and is returned.
+func (r *Runner) Stream(ctx context.Context, src Source, tiling Tiling, ensemble bool, yield func(band *Image) error) error {
 	if !Streams(tiling, ensemble) {
-		out, err := r.Restore(ctx, img, tiling, ensemble)
+		out, err := r.Restore(ctx, ImageOf(src), tiling, ensemble)
 		if err != nil {
 			return err
 		}
 		return yield(out)
 	}
-	if err := checkRestore(img, tiling); err != nil {
+	h, w := src.Size()
+	if err := checkRestore(h, w, tiling); err != nil {
 		return err
 	}
 	r.pass, r.passes = 0, 1
 	P, s := r.Model.Config.PatchSize, r.Scale()
-	return r.blend(ctx, img.padTo(P, P), blendOverlap(P), img.H*s, img.W*s, yield)
+	if h < P || w < P {
+		src = ImageOf(src).padTo(P, P)
+	}
+	return r.blend(ctx, src, blendOverlap(P), h*s, w*s, yield)
 }
 
-func checkRestore(img *Image, tiling Tiling) error {
-	if img.H < 1 || img.W < 1 {
-		return fmt.Errorf("empty image (%d×%d)", img.W, img.H)
+func checkRestore(h, w int, tiling Tiling) error {
+	if h < 1 || w < 1 {
+		return fmt.Errorf("empty image (%d×%d)", w, h)
 	}
 	switch tiling {
 	case TilingOfficial, TilingBlend, "":

@@ -57,12 +57,22 @@ func (r *Runner) blendWhole(ctx context.Context, img *Image, overlap int) (*Imag
 	return out, nil
 }
 
+// cropOnly is a Source that is not an *Image, as a compact picture is: the
+// tiler reads it through Crop only, and pads a small one itself. Bytes
+// claims 1 byte a pixel.
+type cropOnly struct{ img *Image }
+
+func (c cropOnly) Size() (int, int)                   { return c.img.H, c.img.W }
+func (c cropOnly) Crop(dst []float32, y, x, h, w int) { c.img.Crop(dst, y, x, h, w) }
+func (c cropOnly) Bytes() int64                       { return int64(c.img.H) * int64(c.img.W) }
+
 // streamed collects the bands of r.Stream, checking that they are whole
 // rows in order.
-func streamed(t *testing.T, r *Runner, img *Image) (*Image, int) {
+func streamed(t *testing.T, r *Runner, img Source) (*Image, int) {
 	t.Helper()
 	s := r.Scale()
-	out := NewImage(img.H*s, img.W*s)
+	h, w := img.Size()
+	out := NewImage(h*s, w*s)
 	y, bands := 0, 0
 	err := r.Stream(context.Background(), img, TilingBlend, false, func(b *Image) error {
 		if b.W != out.W || b.H < 1 || y+b.H > out.H || len(b.Pix) != Colors*b.H*b.W {
@@ -82,6 +92,11 @@ func streamed(t *testing.T, r *Runner, img *Image) (*Image, int) {
 		t.Fatalf("bands cover %d of %d rows", y, out.H)
 	}
 	return out, bands
+}
+
+func bitsEqual(a, b []float32) bool {
+	_, ok := sameBits(a, b)
+	return ok
 }
 
 // sameBits reports the first value where a and b differ in any bit.
@@ -142,6 +157,11 @@ func TestStreamMatchesWholeCanvas(t *testing.T) {
 					if k > 0 {
 						continue
 					}
+					if mc.name == "identity" { // a source is read the same way whatever the model
+						if got, _ := streamed(t, r, cropOnly{img}); !bitsEqual(got.Pix, whole.Pix) {
+							t.Fatalf("%s: streamed from a Source that is not float planes, the output differs", name)
+						}
+					}
 					restored, err := r.Restore(context.Background(), img, TilingBlend, false)
 					if err != nil {
 						t.Fatal(err)
@@ -194,5 +214,31 @@ func TestStreamStops(t *testing.T) {
 	})
 	if err != nil || bands != 1 {
 		t.Errorf("official tiler: %v, %d bands", err, bands)
+	}
+}
+
+// TestImageBytesCountsTheSource: streamed, the input counts as what its
+// Source holds (1 byte a pixel for cropOnly, 12 for float planes), with a
+// float copy to pad it when it is smaller than a tile; not streamed, the
+// float planes are made and the source stays too.
+func TestImageBytesCountsTheSource(t *testing.T) {
+	tiny, _ := loadTiny(t)
+	r := &Runner{Model: tiny, Task: 3}
+	P := tiny.Config.PatchSize
+	for _, size := range [][2]int{{300, 200}, {P - 1, 100}} {
+		img := NewImage(size[0], size[1])
+		px := int64(size[0] * size[1])
+		floats := r.ImageBytes(img, TilingBlend, false)
+		compact := r.ImageBytes(cropOnly{img}, TilingBlend, false)
+		want := floats - 11*px
+		if size[0] < P {
+			want += 12 * px // ImageOf's copy before padTo
+		}
+		if compact != want {
+			t.Errorf("%v streamed: %d bytes for the compact source, %d for float planes, want %d", size, compact, floats, want)
+		}
+		if got, want := r.ImageBytes(cropOnly{img}, TilingOfficial, false), r.ImageBytes(img, TilingOfficial, false)+px; got != want {
+			t.Errorf("%v official: %d bytes for the compact source, want %d", size, got, want)
+		}
 	}
 }
