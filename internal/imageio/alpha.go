@@ -123,99 +123,70 @@ func (z *alphaScaler) scaled(sy int32) []float64 {
 	return z.rows[sy-z.rows[0].sy].v
 }
 
-// The rest is x/image/draw's, copied because it is not exported
-// (Copyright 2015 The Go Authors, BSD licence).
+// distrib holds, for every destination index of one axis, the source
+// indices a resampling kernel reads and their weights: sources[d] spans
+// contribs[i:j]. It follows x/image/draw's resampling arithmetic step by
+// step, so that a resize built on it gives draw's results to the bit.
+type distrib struct {
+	sources  []source
+	contribs []contrib
+}
 
-// source is a range of contribs, their inverse total weight, and that ITW
-// divided by 0xffff.
+// source is destination index d's span of contribs and the inverse of its
+// total weight, also divided by 0xffff (draw's scale for 16-bit values).
 type source struct {
 	i, j               int32
 	invTotalWeight     float64
 	invTotalWeightFFFF float64
 }
 
-// contrib is the weight of a column or row.
+// contrib is one source index and its weight.
 type contrib struct {
 	coord  int32
 	weight float64
 }
 
-// distrib measures how source pixels are distributed over destination pixels.
-type distrib struct {
-	sources  []source
-	contribs []contrib
-}
-
-// newDistrib returns a distrib that distributes sw source columns (or rows)
-// over dw destination columns (or rows).
-func newDistrib(q *draw.Kernel, dw, sw int32) distrib {
-	scale := float64(sw) / float64(dw)
-	halfWidth, kernelArgScale := q.Support, 1.0
-	// When shrinking, broaden the effective kernel support so that we still
-	// visit every source pixel.
-	if scale > 1 {
-		halfWidth *= scale
-		kernelArgScale = 1 / scale
+// newDistrib spreads sw source indices over dw destination ones with kernel
+// k, pixel centres aligned. Destination d samples the source at
+// c = (d+½)·sw/dw − ½, reading indices within k.Support of c (widened by
+// the ratio when shrinking, so that every source index is read), clipped
+// to the source; each weighs k.At(|c − index|), and zero weights are left
+// out.
+func newDistrib(k *draw.Kernel, dw, sw int32) distrib {
+	ratio := float64(sw) / float64(dw)
+	reach, argScale := k.Support, 1.0
+	if ratio > 1 {
+		reach, argScale = k.Support*ratio, 1/ratio
 	}
-	n, sources := int32(0), make([]source, dw)
-	for x := range sources {
-		center := float64((float64(x)+0.5)*scale) - 0.5
-		i := int32(math.Floor(center - halfWidth))
-		if i < 0 {
-			i = 0
+	var dist distrib
+	dist.sources = make([]source, dw)
+	for d := range dist.sources {
+		c := float64((float64(d)+0.5)*ratio) - 0.5
+		lo := max(int32(math.Floor(c-reach)), 0)
+		hi := int32(math.Ceil(c + reach))
+		if hi > sw {
+			hi = max(sw, lo)
 		}
-		j := int32(math.Ceil(center + halfWidth))
-		if j > sw {
-			j = sw
-			if j < i {
-				j = i
-			}
-		}
-		sources[x] = source{i: i, j: j, invTotalWeight: center}
-		n += j - i
-	}
-	contribs := make([]contrib, 0, n)
-	for k, b := range sources {
-		totalWeight := 0.0
-		l := int32(len(contribs))
-		for coord := b.i; coord < b.j; coord++ {
-			t := abs((b.invTotalWeight - float64(coord)) * kernelArgScale)
-			if t >= q.Support {
+		first := int32(len(dist.contribs))
+		total := 0.0
+		for at := lo; at < hi; at++ {
+			t := math.Abs((c - float64(at)) * argScale)
+			if t >= k.Support {
 				continue
 			}
-			weight := q.At(t)
-			if weight == 0 {
-				continue
+			if w := k.At(t); w != 0 {
+				total += w
+				dist.contribs = append(dist.contribs, contrib{at, w})
 			}
-			totalWeight += weight
-			contribs = append(contribs, contrib{coord, weight})
 		}
-		totalWeight = 1 / totalWeight
-		sources[k] = source{
-			i:                  l,
-			j:                  int32(len(contribs)),
-			invTotalWeight:     totalWeight,
-			invTotalWeightFFFF: totalWeight / 0xffff,
-		}
+		inv := 1 / total
+		dist.sources[d] = source{first, int32(len(dist.contribs)), inv, inv / 0xffff}
 	}
-	return distrib{sources, contribs}
+	return dist
 }
 
-func abs(f float64) float64 {
-	if f < 0 {
-		f = -f
-	}
-	return f
-}
-
-// ftou converts the range [0.0, 1.0] to [0, 0xffff].
+// ftou rounds f·0xffff (f on 0..1) to the nearest 16-bit value, clamped,
+// as draw stores a 16-bit result.
 func ftou(f float64) uint16 {
-	i := int32(float64(0xffff*f) + 0.5)
-	if i > 0xffff {
-		return 0xffff
-	}
-	if i > 0 {
-		return uint16(i)
-	}
-	return 0
+	return uint16(min(max(int32(float64(0xffff*f)+0.5), 0), 0xffff))
 }
