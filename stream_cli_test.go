@@ -66,6 +66,16 @@ func TestLargeOutputStreams(t *testing.T) {
 		}
 	}
 
+	if got, want := must(os.ReadFile(out)), restoredInProcess(t, in, 0); !bytes.Equal(got, want) {
+		t.Errorf("the streamed output (%d bytes) differs from Restore's (%d bytes)", len(got), len(want))
+	}
+}
+
+// restoredInProcess is the PNG that restoring file in with task of the
+// ipt-alt model gives in this process, through Read's float planes, the
+// blend tiler's Restore and Write: what the streamed paths must match.
+func restoredInProcess(t *testing.T, in string, task int) []byte {
+	t.Helper()
 	m, err := ipt.Load(altModel, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +89,7 @@ func TestLargeOutputStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &ipt.Runner{Model: m, Task: 0}
+	r := &ipt.Runner{Model: m, Task: task}
 	c, err := r.Restore(context.Background(), pic.Color, ipt.TilingBlend, false)
 	if err != nil {
 		t.Fatal(err)
@@ -88,9 +98,7 @@ func TestLargeOutputStreams(t *testing.T) {
 	if err := imageio.Write(&want, pic.WithColor(c), "png", 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := must(os.ReadFile(out)); !bytes.Equal(got, want.Bytes()) {
-		t.Errorf("the streamed output (%d bytes) differs from Restore's (%d bytes)", len(got), want.Len())
-	}
+	return want.Bytes()
 }
 
 // TestLargeInputCompact restores ×1, under --mem 24MB, a grey PNG whose
@@ -140,25 +148,8 @@ func TestLargeInputCompact(t *testing.T) {
 		}
 	}
 
-	model, err := ipt.Load(altModel, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pic, err := imageio.Read(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &ipt.Runner{Model: model, Task: 2} // the ×1 head
-	c, err := r.Restore(context.Background(), pic.Color, ipt.TilingBlend, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want bytes.Buffer
-	if err := imageio.Write(&want, pic.WithColor(c), "png", 0); err != nil {
-		t.Fatal(err)
-	}
-	if got := must(os.ReadFile(out)); !bytes.Equal(got, want.Bytes()) {
-		t.Errorf("the output read compact (%d bytes) differs from float planes' (%d bytes)", len(got), want.Len())
+	if got, want := must(os.ReadFile(out)), restoredInProcess(t, in, 2); !bytes.Equal(got, want) { // 2: the ×1 head
+		t.Errorf("the output read compact (%d bytes) differs from float planes' (%d bytes)", len(got), len(want))
 	}
 }
 
