@@ -50,8 +50,20 @@ type job struct {
 const released = "IPT_sr2.pt, IPT_sr3.pt, IPT_sr4.pt, IPT_denoise30.pt, IPT_denoise50.pt, IPT_derain.pt or IPT_pretrain.pt"
 
 func (f *restoreFlags) run(j job) error {
+	// Flags are checked before the weights (up to 462 MB) are loaded.
 	if f.NumHeads < 0 || f.Threads < 0 {
 		return usageError{errors.New("--num-heads and --threads must not be negative")}
+	}
+	if f.Quality < 1 || f.Quality > 100 {
+		return usageError{fmt.Errorf("--quality %d: want 1 to 100", f.Quality)}
+	}
+	var budget uint64
+	if f.Mem != "" {
+		var err error
+		budget, err = humanize.ParseBytes(f.Mem)
+		if err != nil || budget == 0 || budget > 1<<50 {
+			return usageError{fmt.Errorf("--mem %s: not a size like 2GiB or 800MB", f.Mem)}
+		}
 	}
 	suffix := j.name
 	if f.Suffix != "" {
@@ -88,11 +100,7 @@ func (f *restoreFlags) run(j job) error {
 		return err
 	}
 	var memLimit int64
-	if f.Mem != "" {
-		budget, err := humanize.ParseBytes(f.Mem)
-		if err != nil || budget == 0 || budget > 1<<50 {
-			return usageError{fmt.Errorf("--mem %s: not a size like 2GiB or 800MB", f.Mem)}
-		}
+	if budget > 0 {
 		// The weights stay resident; keep the GC within the budget too.
 		memLimit = int64(budget) - model.Bytes()
 		if memLimit <= 0 {
@@ -101,14 +109,7 @@ func (f *restoreFlags) run(j job) error {
 		debug.SetMemoryLimit(int64(budget))
 	}
 
-	mode := f.Progress
-	if mode == "auto" {
-		mode = map[bool]string{true: "bar", false: ""}[isTerminal(os.Stderr)]
-	}
-	if mode == "none" || f.Quiet {
-		mode = ""
-	}
-	prog := newProgress(mode, os.Stderr, max(1, len(inputs)))
+	prog := newProgress(f.progressMode(), os.Stderr, max(1, len(inputs)))
 	defer prog.clear()
 	say := func(format string, a ...any) {
 		prog.clear()
@@ -134,31 +135,8 @@ func (f *restoreFlags) run(j job) error {
 		}
 		return out.Write(w, format, f.Quality)
 	}
-	if f.Quality < 1 || f.Quality > 100 {
-		return usageError{fmt.Errorf("--quality %d: want 1 to 100", f.Quality)}
-	}
-	// outFormat chooses the written format: --format, the output name's
-	// extension, the input's format when writable, else PNG.
-	outFormat := func(dst, inFormat string) (string, error) {
-		if f.Format != "" {
-			return f.Format, nil
-		}
-		if dst != "" {
-			fm, err := imageio.FormatForPath(dst)
-			if err != nil {
-				return "", usageError{fmt.Errorf("%s: %v (or use --format)", dst, err)}
-			}
-			return fm, nil
-		}
-		switch inFormat {
-		case "png", "jpeg", "tiff", "bmp", "ppm", "pam":
-			return inFormat, nil
-		}
-		return "png", nil
-	}
-
 	if useStdin {
-		err := f.restoreStream(os.Stdin, prog, restore, outFormat)
+		err := f.restoreStream(os.Stdin, prog, restore, f.outFormat)
 		if err != nil && ctx.Err() != nil {
 			return interruptError{"standard input", context.Cause(ctx)}
 		}
@@ -169,17 +147,7 @@ func (f *restoreFlags) run(j job) error {
 		say("%v", e)
 	}
 	for i, in := range inputs {
-		var dst string
-		switch {
-		case toDir:
-			dst = filepath.Join(f.Output, siblingName(filepath.Base(in), suffix, f.Format))
-		case f.Output != "":
-			dst = f.Output
-		case !several && !isTerminal(os.Stdout):
-			dst = "" // standard output
-		default:
-			dst = filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), suffix, f.Format))
-		}
+		dst := f.destination(in, suffix, toDir, several)
 		if dst != "" && !f.Force {
 			if _, err := os.Stat(dst); err == nil && !sameFile(dst, in) {
 				if !f.Quiet {
@@ -200,7 +168,7 @@ func (f *restoreFlags) run(j job) error {
 			if err != nil {
 				return err
 			}
-			format, err := outFormat(dst, pic.Format)
+			format, err := f.outFormat(dst, pic.Format)
 			if err != nil {
 				return err
 			}
@@ -221,6 +189,53 @@ func (f *restoreFlags) run(j job) error {
 		return silentError{}
 	}
 	return nil
+}
+
+// destination is where input in's output goes: into the -o directory or
+// file, to standard output (""), or beside the input as NAME.SUFFIX.ext.
+func (f *restoreFlags) destination(in, suffix string, toDir, several bool) string {
+	switch {
+	case toDir:
+		return filepath.Join(f.Output, siblingName(filepath.Base(in), suffix, f.Format))
+	case f.Output != "":
+		return f.Output
+	case !several && !isTerminal(os.Stdout):
+		return ""
+	}
+	return filepath.Join(filepath.Dir(in), siblingName(filepath.Base(in), suffix, f.Format))
+}
+
+// outFormat chooses the written format: --format, the output name's
+// extension, the input's format when writable, else PNG.
+func (f *restoreFlags) outFormat(dst, inFormat string) (string, error) {
+	if f.Format != "" {
+		return f.Format, nil
+	}
+	if dst != "" {
+		fm, err := imageio.FormatForPath(dst)
+		if err != nil {
+			return "", usageError{fmt.Errorf("%s: %v (or use --format)", dst, err)}
+		}
+		return fm, nil
+	}
+	switch inFormat {
+	case "png", "jpeg", "tiff", "bmp", "ppm", "pam":
+		return inFormat, nil
+	}
+	return "png", nil
+}
+
+// progressMode resolves --progress and --quiet: "bar", "json" or "" (none).
+func (f *restoreFlags) progressMode() string {
+	switch {
+	case f.Quiet || f.Progress == "none":
+		return ""
+	case f.Progress == "auto" && isTerminal(os.Stderr):
+		return "bar"
+	case f.Progress == "auto":
+		return ""
+	}
+	return f.Progress
 }
 
 // trimPath drops the "open NAME: " prefix of os errors, since the caller
