@@ -577,3 +577,31 @@ func TestFFmpegPipeline(t *testing.T) {
 		t.Errorf("frames (width,height,count): in %s, denoised %s, ×2 %s", in, out, sr)
 	}
 }
+
+// TestBadFlagsBeforeWeights: a bad flag value is a usage error (exit 2)
+// named at once, before any weights are looked for or loaded (here they
+// do not even exist).
+func TestBadFlagsBeforeWeights(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "a.png")
+	writePNG(t, in, 24, 24, false)
+	missing := filepath.Join(dir, "no-such-weights.pt")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--quality", "0"}, "--quality 0"},
+		{[]string{"--quality", "101"}, "--quality 101"},
+		{[]string{"--mem", "lots"}, "--mem lots"},
+		{[]string{"--threads=-1"}, "must not be negative"},
+	} {
+		r := runIPT(t, nil, nil, append([]string{"sr", "-x2", in, "--weights", missing}, c.args...)...)
+		if r.code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", c.args, r.code, r.stderr)
+		}
+		oneLine(t, r.stderr, c.want)
+		if strings.Contains(string(r.stderr), "no-such-weights") {
+			t.Errorf("%v: the weights were looked at before the flags: %s", c.args, r.stderr)
+		}
+	}
+}
