@@ -116,8 +116,8 @@ func (h *headerReader) pamHeader() (w, ht, depth, maxval int, err error) {
 		val = strings.TrimSpace(val)
 		switch key {
 		case "ENDHDR":
-			for k, v := range fields {
-				if v < 0 {
+			for _, k := range []string{"WIDTH", "HEIGHT", "DEPTH", "MAXVAL"} { // a fixed order: the same message every time
+				if fields[k] < 0 {
 					return 0, 0, 0, 0, fmt.Errorf("PAM header: no %s", k)
 				}
 			}
