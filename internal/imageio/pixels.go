@@ -1,6 +1,7 @@
 package imageio
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 )
@@ -231,7 +232,7 @@ func (d *decoded) row(y, x0 int, R, G, B, A []float32) {
 	case *image.Gray16:
 		row := m.Pix[m.PixOffset(X, Y):][:2*w]
 		for x := range w {
-			R[x] = float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / d16
+			R[x] = float32(binary.BigEndian.Uint16(row[2*x:])) / d16
 		}
 		copy(G, R)
 		copy(B, R)
@@ -249,11 +250,11 @@ func (d *decoded) row(y, x0 int, R, G, B, A []float32) {
 		row := m.Pix[m.PixOffset(X, Y):][:8*w]
 		for x := range w {
 			s := row[8*x : 8*x+8]
-			R[x] = float32(uint16(s[0])<<8|uint16(s[1])) / d16
-			G[x] = float32(uint16(s[2])<<8|uint16(s[3])) / d16
-			B[x] = float32(uint16(s[4])<<8|uint16(s[5])) / d16
+			R[x] = float32(binary.BigEndian.Uint16(s[0:])) / d16
+			G[x] = float32(binary.BigEndian.Uint16(s[2:])) / d16
+			B[x] = float32(binary.BigEndian.Uint16(s[4:])) / d16
 			if A != nil {
-				A[x] = float32(uint16(s[6])<<8|uint16(s[7])) / d16
+				A[x] = float32(binary.BigEndian.Uint16(s[6:])) / d16
 			}
 		}
 	case *image.RGBA:
@@ -270,10 +271,10 @@ func (d *decoded) row(y, x0 int, R, G, B, A []float32) {
 		row := m.Pix[m.PixOffset(X, Y):][:8*w]
 		for x := range w {
 			s := row[8*x : 8*x+8]
-			a := float32(uint16(s[6])<<8 | uint16(s[7]))
-			R[x] = unpremul(float32(uint16(s[0])<<8|uint16(s[1])), a)
-			G[x] = unpremul(float32(uint16(s[2])<<8|uint16(s[3])), a)
-			B[x] = unpremul(float32(uint16(s[4])<<8|uint16(s[5])), a)
+			a := float32(binary.BigEndian.Uint16(s[6:]))
+			R[x] = unpremul(float32(binary.BigEndian.Uint16(s[0:])), a)
+			G[x] = unpremul(float32(binary.BigEndian.Uint16(s[2:])), a)
+			B[x] = unpremul(float32(binary.BigEndian.Uint16(s[4:])), a)
 			if A != nil {
 				A[x] = a / d16
 			}
@@ -349,7 +350,7 @@ func (p *pnmSamples) row(y, x0 int, R, G, B, A []float32) {
 	sample := func(k int) float32 {
 		v := uint16(row[k])
 		if p.bps == 2 {
-			v = uint16(row[2*k])<<8 | uint16(row[2*k+1])
+			v = binary.BigEndian.Uint16(row[2*k:])
 		}
 		return min(float32(v)*255/p.maxval, 255)
 	}
