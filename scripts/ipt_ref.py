@@ -100,7 +100,7 @@ class IPT:
     def ffn(self, x, pre):
         return self.linear(torch.relu(self.linear(x, pre + "linear1")), pre + "linear2")
 
-    def body(self, f, task):
+    def body(self, f, task, debug=None):
         B, C, P, _ = f.shape
         p, g = self.p, P // self.p
         # unfold: token n = gy*g + gx, feature = c*p*p + ky*p + kx
@@ -121,6 +121,8 @@ class IPT:
             t2 = self.norm(t, pre + "norm2")
             t = t + self.attn(t2 + q, m, m, pre + "multihead_attn")
             t = t + self.ffn(self.norm(t, pre + "norm3"), pre)
+        if debug is not None:
+            debug["decoder"] = t  # [B, L, d]: the tokens the contrastive loss (paper Eq. 5) compares
         x = self.linear(torch.relu(self.linear(t, "body.mlp_head.0")), "body.mlp_head.3") + t
         return x.reshape(B, g, g, C, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, C, P, P)
 
@@ -140,11 +142,15 @@ class IPT:
 
     @torch.no_grad()
     def forward(self, x, task, debug=None):
-        """x: [B,3,P,P] 0..255 -> [B,3,P·s,P·s]. debug: optional dict receiving 'head' and 'body'."""
+        """x: [B,3,P,P] 0..255 -> [B,3,P·s,P·s]. debug: optional dict receiving 'head', 'body' and 'decoder'."""
+        return self.forward_grad(x, task, debug)
+
+    def forward_grad(self, x, task, debug=None):
+        """forward with autograd on (for training): the state dict's tensors may require grad."""
         assert x.shape[-2:] == (self.P, self.P), f"tiles must be {self.P}x{self.P}"
         x = self.conv(x, "sub_mean")
         f = self.head(x, task)
-        b = self.body(f, task)
+        b = self.body(f, task, debug)
         if debug is not None:
             debug["head"], debug["body"] = f, b
         return self.conv(self.tail(b + f, task), "add_mean")
