@@ -47,48 +47,16 @@ func (e Exec) MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, he
 	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	expRow := activeKernel.Load().softmax
-	// head computes head h of sequence b with the t-th scores and sums
-	// scratch, on the threads of g.
-	head := func(g Exec, t, b, h int) {
-		scores, sums := s.scores[t*lq*lk:(t+1)*lq*lk], s.sums[t*lq:(t+1)*lq]
-		off := h * dh
-		qb, kb, vb, cb := q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:]
-		g.Sgemm(false, true, lq, lk, dh, scale, qb, d, kb, d, 0, scores, lk)
-		for r := 0; r < lq; r++ {
-			sums[r] = expRow(scores[r*lk : (r+1)*lk])
-		}
-		g.Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb, d, 0, cb, d)
-		// Normalise the [lq, dh] result rather than the [lq, lk] weights.
-		for r := 0; r < lq; r++ {
-			inv := 1 / sums[r]
-			row := cb[r*d : r*d+dh]
-			for j := range row {
-				row[j] *= inv
-			}
-		}
-	}
-	// With several threads, whole heads run side by side, each product on
-	// one thread: a head's 256×256×48 products are too small to split
-	// well. The result is the same either way.
-	pairs := batch * heads
-	T := min(e.threads(), pairs)
-	if T <= 1 {
-		for p := range pairs {
-			head(e, 0, p/heads, p%heads)
-		}
-	} else {
+	T := pairThreads(e, batch*heads)
+	if T > 1 {
 		s.grow(T, lq, lk)
-		var wg sync.WaitGroup
-		for t := range T {
-			wg.Go(func() {
-				for p := t; p < pairs; p += T {
-					head(Exec{Threads: 1}, t, p/heads, p%heads)
-				}
-			})
-		}
-		wg.Wait()
 	}
+	forPairs(e, T, batch*heads, func(g Exec, t, p int) {
+		b, h := p/heads, p%heads
+		off := h * dh
+		attendHead(g, q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:],
+			lq, lk, d, dh, scale, s.scores[t*lq*lk:(t+1)*lq*lk], s.sums[t*lq:(t+1)*lq])
+	})
 	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
 }
 
@@ -100,6 +68,54 @@ func (s *AttentionScratch) grow(threads, lq, lk int) {
 	if len(s.sums) < threads*lq {
 		s.sums = make([]float32, threads*lq)
 	}
+}
+
+// attendHead computes one head of one sequence on g's threads: ctx =
+// softmax(q·kᵀ·scale)·v, where q, k, v and ctx start at the head's first
+// column of rows d apart. scores ([lq, lk]) is left holding the unnormalised
+// exponentials and sums ([lq]) their row sums.
+func attendHead(g Exec, q, k, v, ctx []float32, lq, lk, d, dh int, scale float32, scores, sums []float32) {
+	expRow := activeKernel.Load().softmax
+	g.Sgemm(false, true, lq, lk, dh, scale, q, d, k, d, 0, scores, lk)
+	for r := 0; r < lq; r++ {
+		sums[r] = expRow(scores[r*lk : (r+1)*lk])
+	}
+	g.Sgemm(false, false, lq, dh, lk, 1, scores, lk, v, d, 0, ctx, d)
+	// Normalise the [lq, dh] result rather than the [lq, lk] weights.
+	for r := 0; r < lq; r++ {
+		inv := 1 / sums[r]
+		row := ctx[r*d : r*d+dh]
+		for j := range row {
+			row[j] *= inv
+		}
+	}
+}
+
+// pairThreads is how many of e's threads take part when pairs (sequence,
+// head) products run side by side.
+func pairThreads(e Exec, pairs int) int { return max(1, min(e.threads(), pairs)) }
+
+// forPairs runs f for every pair in [0, pairs). With T > 1 threads, whole
+// pairs run side by side, thread t taking t, t+T, …, each product on one
+// thread: a head's 256×256×48 products are too small to split well. With
+// one thread, f gets e itself, whose Sgemm may still split a product. The
+// result is the same either way, as long as pairs write disjoint memory.
+func forPairs(e Exec, T, pairs int, f func(g Exec, t, p int)) {
+	if T <= 1 {
+		for p := range pairs {
+			f(e, 0, p)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for t := range T {
+		wg.Go(func() {
+			for p := t; p < pairs; p += T {
+				f(Exec{Threads: 1}, t, p)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // SoftmaxRow replaces x by exp(x - max) / Σ exp(x - max).
