@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipt-go/ipt/internal/ipt"
 	"github.com/ipt-go/ipt/internal/ops"
@@ -385,10 +386,37 @@ func TestActivationBytesReleased(t *testing.T) {
 	}
 }
 
+// forwardFLOPs counts the floating-point operations (2 per multiply-add)
+// of the forward of one sample of a task of scale s: every convolution,
+// linear layer and attention product; the element-wise ops are left out.
+func forwardFLOPs(c ipt.Config, s int) float64 {
+	C, P, L, d := float64(c.NFeats), float64(c.PatchSize), float64(c.SeqLen()), float64(c.Dim())
+	P2 := P * P
+	f := 2 * (9*3*P2 + C*3*9*P2 + 4*C*C*25*P2) // sub_mean, head conv, 2 ResBlocks
+	f += 2 * L * d * d                         // linear_encoding
+	attn := 2 * (4*L*d*d + 2*L*L*d)            // projections; scores and context
+	ffn := 2 * 8 * L * d * d
+	f += float64(c.EncLayers)*(attn+ffn) + float64(c.DecLayers)*(2*attn+ffn) + ffn // + mlp_head
+	S2 := float64(s*s) * P2
+	switch s {
+	case 2, 3:
+		f += 2 * float64(s*s) * C * C * 9 * P2
+	case 4:
+		f += 2 * (4*C*C*9*P2 + 4*C*C*9*4*P2)
+	}
+	f += 2 * (3*C*9*S2 + 9*S2) // last conv, add_mean
+	return f
+}
+
 // BenchmarkForwardBackward reports samples/s of a whole training step's
-// forward and backward (lambda 0.1) at 1 and 2 threads. The released
-// config runs a batch of 2 (each step takes seconds).
+// forward and backward (lambda 0.1) at 1 and 2 threads, and the forward's
+// and the backward's GFLOP per CPU-second as a percentage of one core's FMA
+// peak (ops.PeakGFLOPS): CPU time, not wall time, so that other load on the
+// machine counts less. The backward is taken as twice the forward's FLOPs
+// (dX and dW per product; the attention's four backward products per two
+// forward). The released config runs a batch of 2 (each step takes seconds).
 func BenchmarkForwardBackward(b *testing.B) {
+	peak := ops.PeakGFLOPS(200 * time.Millisecond)
 	for _, bc := range []struct {
 		name  string
 		cfg   ipt.Config
@@ -406,12 +434,29 @@ func BenchmarkForwardBackward(b *testing.B) {
 				}
 				batch := randomBatch(bc.cfg, 0, bc.batch, 0, 255, nil, 1)
 				e := ops.Exec{Threads: threads}
+				if _, err := n.ForwardBackward(batch, 0.1, 0.07, e); err != nil { // allocates the activations
+					b.Fatal(err)
+				}
+				// Each iteration runs a forward on its own, then a step.
+				var fwdCPU, allCPU, wall time.Duration
 				for b.Loop() {
+					c0 := cpuTime()
+					n.forward(batch, n.acts, e)
+					c1, t1 := cpuTime(), time.Now()
 					if _, err := n.ForwardBackward(batch, 0.1, 0.07, e); err != nil {
 						b.Fatal(err)
 					}
+					wall += time.Since(t1)
+					fwdCPU += c1 - c0
+					allCPU += cpuTime() - c1
 				}
-				b.ReportMetric(float64(b.N*bc.batch)/b.Elapsed().Seconds(), "samples/s")
+				steps := float64(b.N)
+				b.ReportMetric(steps*float64(bc.batch)/wall.Seconds(), "samples/s")
+				if fwdCPU > 0 && allCPU > fwdCPU {
+					fl := forwardFLOPs(bc.cfg, bc.cfg.Scales[0]) * float64(bc.batch) * steps
+					b.ReportMetric(100*fl/fwdCPU.Seconds()/1e9/peak, "%peak-fwd")
+					b.ReportMetric(100*2*fl/(allCPU-fwdCPU).Seconds()/1e9/peak, "%peak-bwd")
+				}
 			})
 		}
 	}
