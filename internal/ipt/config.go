@@ -99,6 +99,18 @@ func (s shape) String() string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
+// ParamShapes lists every tensor of the model for this config by its
+// state_dict key, in the authors' order, with its shape: the layout a
+// trainer lays its parameter block out in. The shapes are fresh copies.
+func (c Config) ParamShapes() ([]string, map[string][]int) {
+	keys, m := c.expectedShapes()
+	out := make(map[string][]int, len(m))
+	for k, s := range m {
+		out[k] = append([]int(nil), s...)
+	}
+	return keys, out
+}
+
 // expectedShapes lists every tensor the authors' model has for this config,
 // in their state_dict order, with its shape (SPEC §2).
 func (c Config) expectedShapes() ([]string, map[string]shape) {
