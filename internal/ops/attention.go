@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"sync"
 )
@@ -47,48 +48,16 @@ func (e Exec) MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, he
 	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	expRow := activeKernel.Load().softmax
-	// head computes head h of sequence b with the t-th scores and sums
-	// scratch, on the threads of g.
-	head := func(g Exec, t, b, h int) {
-		scores, sums := s.scores[t*lq*lk:(t+1)*lq*lk], s.sums[t*lq:(t+1)*lq]
-		off := h * dh
-		qb, kb, vb, cb := q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:]
-		g.Sgemm(false, true, lq, lk, dh, scale, qb, d, kb, d, 0, scores, lk)
-		for r := 0; r < lq; r++ {
-			sums[r] = expRow(scores[r*lk : (r+1)*lk])
-		}
-		g.Sgemm(false, false, lq, dh, lk, 1, scores, lk, vb, d, 0, cb, d)
-		// Normalise the [lq, dh] result rather than the [lq, lk] weights.
-		for r := 0; r < lq; r++ {
-			inv := 1 / sums[r]
-			row := cb[r*d : r*d+dh]
-			for j := range row {
-				row[j] *= inv
-			}
-		}
-	}
-	// With several threads, whole heads run side by side, each product on
-	// one thread: a head's 256×256×48 products are too small to split
-	// well. The result is the same either way.
-	pairs := batch * heads
-	T := min(e.threads(), pairs)
-	if T <= 1 {
-		for p := range pairs {
-			head(e, 0, p/heads, p%heads)
-		}
-	} else {
+	T := pairThreads(e, batch*heads)
+	if T > 1 {
 		s.grow(T, lq, lk)
-		var wg sync.WaitGroup
-		for t := range T {
-			wg.Go(func() {
-				for p := t; p < pairs; p += T {
-					head(Exec{Threads: 1}, t, p/heads, p%heads)
-				}
-			})
-		}
-		wg.Wait()
 	}
+	forPairs(e, T, batch*heads, func(g Exec, t, p int) {
+		b, h := p/heads, p%heads
+		off := h * dh
+		attendHead(g, q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:],
+			lq, lk, d, dh, scale, s.scores[t*lq*lk:(t+1)*lq*lk], s.sums[t*lq:(t+1)*lq])
+	})
 	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
 }
 
@@ -100,6 +69,54 @@ func (s *AttentionScratch) grow(threads, lq, lk int) {
 	if len(s.sums) < threads*lq {
 		s.sums = make([]float32, threads*lq)
 	}
+}
+
+// attendHead computes one head of one sequence on g's threads: ctx =
+// softmax(q·kᵀ·scale)·v, where q, k, v and ctx start at the head's first
+// column of rows d apart. scores ([lq, lk]) is left holding the unnormalised
+// exponentials and sums ([lq]) their row sums.
+func attendHead(g Exec, q, k, v, ctx []float32, lq, lk, d, dh int, scale float32, scores, sums []float32) {
+	expRow := activeKernel.Load().softmax
+	g.Sgemm(false, true, lq, lk, dh, scale, q, d, k, d, 0, scores, lk)
+	for r := 0; r < lq; r++ {
+		sums[r] = expRow(scores[r*lk : (r+1)*lk])
+	}
+	g.Sgemm(false, false, lq, dh, lk, 1, scores, lk, v, d, 0, ctx, d)
+	// Normalise the [lq, dh] result rather than the [lq, lk] weights.
+	for r := 0; r < lq; r++ {
+		inv := 1 / sums[r]
+		row := ctx[r*d : r*d+dh]
+		for j := range row {
+			row[j] *= inv
+		}
+	}
+}
+
+// pairThreads is how many of e's threads take part when pairs (sequence,
+// head) products run side by side.
+func pairThreads(e Exec, pairs int) int { return max(1, min(e.threads(), pairs)) }
+
+// forPairs runs f for every pair in [0, pairs). With T > 1 threads, whole
+// pairs run side by side, thread t taking t, t+T, …, each product on one
+// thread: a head's 256×256×48 products are too small to split well. With
+// one thread, f gets e itself, whose Sgemm may still split a product. The
+// result is the same either way, as long as pairs write disjoint memory.
+func forPairs(e Exec, T, pairs int, f func(g Exec, t, p int)) {
+	if T <= 1 {
+		for p := range pairs {
+			f(e, 0, p)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for t := range T {
+		wg.Go(func() {
+			for p := t; p < pairs; p += T {
+				f(Exec{Threads: 1}, t, p)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // SoftmaxRow replaces x by exp(x - max) / Σ exp(x - max).
@@ -189,4 +206,351 @@ func MultiHeadAttentionRef(out, xq, xk, xv []float32, batch, lq, lk, d, heads in
 		}
 	}
 	LinearRef(out, ctx, batch*lq, d, outProj, nil, d)
+}
+
+// AttentionCache keeps what MultiHeadAttentionBackward needs from one
+// MultiHeadAttentionTrain: Q ([batch·lq, d]), K and V ([batch·lk, d]), the
+// softmax probabilities ([batch, heads, lq, lk], normalised) and the heads'
+// concatenated context ([batch·lq, d]), plus one row of softmax sums per
+// thread while the forward runs. That is 4·(2·lq·d + 2·lk·d + heads·lq·lk)
+// bytes per sequence: 5,505,024 (5.25 MiB) at IPT's released size (d 576,
+// 12 heads, lq = lk = 256), 57% of it the probabilities; 36 attention layers
+// at batch 8 keep 1.48 GiB.
+type AttentionCache struct {
+	batch, lq, lk, d, heads int
+	q, k, v, p, ctx, sums   []float32
+}
+
+// NewAttentionCache sizes a cache for up to batch sequences of lq queries
+// and lk keys, model width d, heads heads.
+func NewAttentionCache(batch, lq, lk, d, heads int) *AttentionCache {
+	return &AttentionCache{
+		batch: batch, lq: lq, lk: lk, d: d, heads: heads,
+		q:    make([]float32, batch*lq*d),
+		k:    make([]float32, batch*lk*d),
+		v:    make([]float32, batch*lk*d),
+		p:    make([]float32, batch*heads*lq*lk),
+		ctx:  make([]float32, batch*lq*d),
+		sums: make([]float32, lq),
+	}
+}
+
+// Bytes is the memory the cache holds.
+func (c *AttentionCache) Bytes() int64 {
+	return 4 * int64(len(c.q)+len(c.k)+len(c.v)+len(c.p)+len(c.ctx)+len(c.sums))
+}
+
+// check panics unless the cache was sized for at least this call, and heads
+// divides d.
+func (c *AttentionCache) check(op string, batch, lq, lk, d, heads int) {
+	if heads <= 0 || d%heads != 0 {
+		panic(fmt.Sprintf("ops.%s: %d heads do not divide d = %d", op, heads, d))
+	}
+	if lq != c.lq || lk != c.lk || d != c.d || heads != c.heads || batch < 0 || batch > c.batch {
+		panic(fmt.Sprintf("ops.%s: batch %d, lq %d, lk %d, d %d, heads %d on a cache for batch ≤ %d, lq %d, lk %d, d %d, heads %d",
+			op, batch, lq, lk, d, heads, c.batch, c.lq, c.lk, c.d, c.heads))
+	}
+}
+
+// MultiHeadAttentionTrain is MultiHeadAttention (same products in the same
+// order, so the same out bit for bit), keeping in c what
+// MultiHeadAttentionBackward needs. c must have been made for these lq, lk,
+// d and heads and at least this batch.
+func (e Exec) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache) {
+	c.check("MultiHeadAttentionTrain", batch, lq, lk, d, heads)
+	dd := d * d
+	q, k, v, ctx := c.q[:batch*lq*d], c.k[:batch*lk*d], c.v[:batch*lk*d], c.ctx[:batch*lq*d]
+	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
+	e.Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
+	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
+	dh := d / heads
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	T := pairThreads(e, batch*heads)
+	if len(c.sums) < T*lq {
+		c.sums = make([]float32, T*lq)
+	}
+	forPairs(e, T, batch*heads, func(g Exec, t, pair int) {
+		b, h := pair/heads, pair%heads
+		off := h * dh
+		// The pair's probabilities are its scores, normalised after they
+		// served (unnormalised) in the context product as in the forward.
+		p, sums := c.p[pair*lq*lk:(pair+1)*lq*lk], c.sums[t*lq:(t+1)*lq]
+		attendHead(g, q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:],
+			lq, lk, d, dh, scale, p, sums)
+		for r := range lq {
+			inv := 1 / sums[r]
+			row := p[r*lk : (r+1)*lk]
+			for j := range row {
+				row[j] *= inv
+			}
+		}
+	})
+	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
+}
+
+// AttentionGrad is MultiHeadAttentionBackward's scratch: dCtx and dQ
+// ([batch·lq, d]), dK and dV ([batch·lk, d]) and one [lq, lk] dP per
+// thread. One serves every layer of the same shape and any smaller batch.
+type AttentionGrad struct {
+	dCtx, dQ, dK, dV, dP []float32
+}
+
+// NewAttentionGrad sizes the scratch for up to batch sequences of lq queries
+// and lk keys, model width d; the dP of further threads is added on first
+// use.
+func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
+	return &AttentionGrad{
+		dCtx: make([]float32, batch*lq*d),
+		dQ:   make([]float32, batch*lq*d),
+		dK:   make([]float32, batch*lk*d),
+		dV:   make([]float32, batch*lk*d),
+		dP:   make([]float32, lq*lk),
+	}
+}
+
+// MultiHeadAttentionBackward is the backward of MultiHeadAttentionTrain,
+// whose cache c it reads, with the same arguments. Given dOut ([batch·lq,
+// d]) it adds the gradients to dXq ([batch·lq, d]), dXk and dXv ([batch·lk,
+// d]), dInProj ([3d, d]) and dOutProj ([d, d]); a nil one is skipped (and
+// what only it needs is not computed). The outputs may alias each other
+// (the encoder passes one slice for all three dX): each is accumulated in
+// turn. They must not alias the inputs.
+//
+// With P the probabilities, for each sequence and head h (scale =
+// 1/sqrt(d/heads)):
+//
+//	dCtx = dOut·Wout                 dWout += dOutᵀ·ctx
+//	dP = dCtx_h·V_hᵀ                 dV_h = Pᵀ·dCtx_h
+//	dS = P ⊙ (dP − rowsum(dP ⊙ P))   (the softmax backward)
+//	dQ_h = scale·dS·K_h              dK_h = scale·dSᵀ·Q_h
+//	dXq += dQ·Wq, dWq += dQᵀ·xq, and the same for k and v.
+//
+// rowsum(dP ⊙ P) is taken as the row of dCtx_h · ctx_h, which is the same
+// sum (ctx_h = P·V_h) at dh rather than lk products per row. Heads run side
+// by side as in the forward; every product writes its own columns, so the
+// result is the same on any number of threads.
+func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache, g *AttentionGrad) {
+	c.check("MultiHeadAttentionBackward", batch, lq, lk, d, heads)
+	nq, nk, dd := batch*lq, batch*lk, d*d
+	q, k, v, ctx := c.q[:nq*d], c.k[:nk*d], c.v[:nk*d], c.ctx[:nq*d]
+	dCtx, dQ, dK, dV := g.dCtx[:nq*d], g.dQ[:nq*d], g.dK[:nk*d], g.dV[:nk*d]
+	if dOutProj != nil {
+		e.Sgemm(true, false, d, d, nq, 1, dOut, d, ctx, d, 1, dOutProj, d)
+	}
+	needQ, needK, needV := dXq != nil || dInProj != nil, dXk != nil || dInProj != nil, dXv != nil || dInProj != nil
+	if !needQ && !needK && !needV {
+		return
+	}
+	e.Sgemm(false, false, nq, d, d, 1, dOut, d, outProj, d, 0, dCtx, d)
+
+	dh := d / heads
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	T := pairThreads(e, batch*heads)
+	if len(g.dP) < T*lq*lk {
+		g.dP = make([]float32, T*lq*lk)
+	}
+	forPairs(e, T, batch*heads, func(ge Exec, t, pair int) {
+		b, h := pair/heads, pair%heads
+		qo, ko := b*lq*d+h*dh, b*lk*d+h*dh // the head's first element
+		p := c.p[pair*lq*lk : (pair+1)*lq*lk]
+		dc := dCtx[qo:]
+		if needV {
+			ge.Sgemm(true, false, lk, dh, lq, 1, p, lk, dc, d, 0, dV[ko:], d)
+		}
+		if !needQ && !needK {
+			return
+		}
+		ds := g.dP[t*lq*lk : (t+1)*lq*lk]
+		ge.Sgemm(false, true, lq, lk, dh, 1, dc, d, v[ko:], d, 0, ds, lk)
+		for r := range lq {
+			dot := dotF64(dc[r*d:r*d+dh], ctx[qo+r*d:qo+r*d+dh])
+			softmaxBackwardRowDot(ds[r*lk:(r+1)*lk], p[r*lk:(r+1)*lk], float32(dot))
+		}
+		if needQ {
+			ge.Sgemm(false, false, lq, dh, lk, scale, ds, lk, k[ko:], d, 0, dQ[qo:], d)
+		}
+		if needK {
+			ge.Sgemm(true, false, lk, dh, lq, scale, ds, lk, q[qo:], d, 0, dK[ko:], d)
+		}
+	})
+
+	for _, x := range []struct {
+		dX, dY, x []float32
+		n, w      int
+	}{{dXq, dQ, xq, nq, 0}, {dXk, dK, xk, nk, 1}, {dXv, dV, xv, nk, 2}} {
+		w := inProj[x.w*dd : (x.w+1)*dd]
+		if x.dX != nil {
+			e.Sgemm(false, false, x.n, d, d, 1, x.dY, d, w, d, 1, x.dX, d)
+		}
+		if dInProj != nil {
+			e.Sgemm(true, false, d, d, x.n, 1, x.dY, d, x.x, d, 1, dInProj[x.w*dd:(x.w+1)*dd], d)
+		}
+	}
+}
+
+// dotF64 is Σ a[i]·b[i], summed in float64: the softmax backward subtracts
+// it from values of the same size, so its rounding is what survives.
+func dotF64(a, b []float32) float64 {
+	b = b[:len(a)]
+	var s float64
+	for i, v := range a {
+		s += float64(v) * float64(b[i])
+	}
+	return s
+}
+
+// SoftmaxBackwardRow turns dy, the gradient with respect to p = softmax(x)
+// (one row), into the gradient with respect to x, in place:
+// dy[j] = p[j]·(dy[j] − Σ_k dy[k]·p[k]). The sum is taken in float64.
+func SoftmaxBackwardRow(dy, p []float32) {
+	softmaxBackwardRowDot(dy, p, float32(dotF64(dy, p)))
+}
+
+// softmaxBackwardRowDot is SoftmaxBackwardRow with the sum s given:
+// dy[j] = p[j]·(dy[j] − s). Four elements a trip keep the loads and
+// multiplies independent.
+func softmaxBackwardRowDot(dy, p []float32, s float32) {
+	p = p[:len(dy)]
+	j := 0
+	for ; j+4 <= len(dy); j += 4 {
+		d, q := dy[j:j+4:j+4], p[j:j+4:j+4]
+		d[0], d[1], d[2], d[3] = q[0]*(d[0]-s), q[1]*(d[1]-s), q[2]*(d[2]-s), q[3]*(d[3]-s)
+	}
+	for ; j < len(dy); j++ {
+		dy[j] = p[j] * (dy[j] - s)
+	}
+}
+
+// SoftmaxBackwardRowRef is the float64 oracle for SoftmaxBackwardRow.
+func SoftmaxBackwardRowRef(dy, p []float32) {
+	var s float64
+	for j := range dy {
+		s += float64(dy[j]) * float64(p[j])
+	}
+	for j := range dy {
+		dy[j] = float32(float64(p[j]) * (float64(dy[j]) - s))
+	}
+}
+
+// MultiHeadAttentionBackwardRef is the float64 oracle for
+// MultiHeadAttentionBackward: it recomputes the forward in float64 from the
+// inputs and follows the chain rule literally (the softmax backward with
+// its own row sums), then adds each gradient to its output in turn,
+// skipping nil ones.
+func MultiHeadAttentionBackwardRef(dXq, dXk, dXv, dInProj, dOutProj, dOut, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32) {
+	nq, nk, dd, dh := batch*lq, batch*lk, d*d, d/heads
+	f64 := func(x []float32) []float64 {
+		y := make([]float64, len(x))
+		for i, v := range x {
+			y[i] = float64(v)
+		}
+		return y
+	}
+	// matmul returns the rows×cols product a·b with a [rows, inner] and b
+	// [inner, cols], element (i, j) read at a[i*ars+l*acs], b[l*brs+j*bcs].
+	matmul := func(rows, cols, inner int, a []float64, ars, acs int, b []float64, brs, bcs int) []float64 {
+		// Copy a's rows and b's columns out contiguously for the dot products.
+		ac, bc := make([]float64, rows*inner), make([]float64, cols*inner)
+		for l := range inner {
+			for i := range rows {
+				ac[i*inner+l] = a[i*ars+l*acs]
+			}
+			for j := range cols {
+				bc[j*inner+l] = b[l*brs+j*bcs]
+			}
+		}
+		y := make([]float64, rows*cols)
+		for i := range rows {
+			ar := ac[i*inner : (i+1)*inner]
+			for j := range cols {
+				var s float64
+				for l, bv := range bc[j*inner : (j+1)*inner] {
+					s += ar[l] * bv
+				}
+				y[i*cols+j] = s
+			}
+		}
+		return y
+	}
+	wq, wk, wv, wo := f64(inProj[:dd]), f64(inProj[dd:2*dd]), f64(inProj[2*dd:3*dd]), f64(outProj[:dd])
+	x64q, x64k, x64v, g := f64(xq[:nq*d]), f64(xk[:nk*d]), f64(xv[:nk*d]), f64(dOut[:nq*d])
+	// Forward: Q = xq·Wqᵀ etc., then per head P and ctx.
+	q := matmul(nq, d, d, x64q, d, 1, wq, 1, d)
+	k := matmul(nk, d, d, x64k, d, 1, wk, 1, d)
+	v := matmul(nk, d, d, x64v, d, 1, wv, 1, d)
+	ctx := make([]float64, nq*d)
+	dq, dk, dv := make([]float64, nq*d), make([]float64, nk*d), make([]float64, nk*d)
+	dctx := matmul(nq, d, d, g, d, 1, wo, d, 1) // dOut·Wout
+	scale := 1 / math.Sqrt(float64(dh))
+	for b := range batch {
+		for h := range heads {
+			// Row i of the head's Q, ctx and dctx starts at qr(i); row j of
+			// its K and V at kr(j).
+			qr := func(i int) int { return (b*lq+i)*d + h*dh }
+			kr := func(j int) int { return (b*lk+j)*d + h*dh }
+			p, dp := make([]float64, lk), make([]float64, lk)
+			for i := range lq {
+				qi := q[qr(i) : qr(i)+dh]
+				m := math.Inf(-1)
+				for j := range lk {
+					var s float64
+					for t, kv := range k[kr(j) : kr(j)+dh] {
+						s += qi[t] * kv
+					}
+					p[j] = s * scale
+					m = math.Max(m, p[j])
+				}
+				var z float64
+				for j := range p {
+					p[j] = math.Exp(p[j] - m)
+					z += p[j]
+				}
+				ci, dci := ctx[qr(i):qr(i)+dh], dctx[qr(i):qr(i)+dh]
+				for j := range p {
+					p[j] /= z
+					for t, vv := range v[kr(j) : kr(j)+dh] {
+						ci[t] += p[j] * vv
+					}
+				}
+				// Backward through the head for query i: dP, the softmax
+				// backward with its own row sum, then dV, dQ and dK.
+				var rowsum float64
+				for j := range dp {
+					var s float64
+					for t, vv := range v[kr(j) : kr(j)+dh] {
+						s += dci[t] * vv
+					}
+					dp[j] = s
+					rowsum += s * p[j]
+				}
+				dqi := dq[qr(i) : qr(i)+dh]
+				for j := range dp {
+					ds := p[j] * (dp[j] - rowsum) * scale
+					dvj, dkj, kj := dv[kr(j):kr(j)+dh], dk[kr(j):kr(j)+dh], k[kr(j):kr(j)+dh]
+					for t := range dh {
+						dvj[t] += p[j] * dci[t]
+						dqi[t] += ds * kj[t]
+						dkj[t] += ds * qi[t]
+					}
+				}
+			}
+		}
+	}
+	add := func(dst []float32, src []float64) {
+		if dst == nil {
+			return
+		}
+		for i, s := range src {
+			dst[i] += float32(s)
+		}
+	}
+	add(dOutProj, matmul(d, d, nq, g, 1, d, ctx, d, 1)) // dOutᵀ·ctx
+	add(dXq, matmul(nq, d, d, dq, d, 1, wq, d, 1))
+	add(dXk, matmul(nk, d, d, dk, d, 1, wk, d, 1))
+	add(dXv, matmul(nk, d, d, dv, d, 1, wv, d, 1))
+	if dInProj != nil {
+		add(dInProj[:dd], matmul(d, d, nq, dq, 1, d, x64q, d, 1))
+		add(dInProj[dd:2*dd], matmul(d, d, nk, dk, 1, d, x64k, d, 1))
+		add(dInProj[2*dd:3*dd], matmul(d, d, nk, dv, 1, d, x64v, d, 1))
+	}
 }

@@ -1,5 +1,10 @@
 package ops
 
+import (
+	"fmt"
+	"sync"
+)
+
 // convScratchCap bounds the im2col buffer (in values, 16 MiB): larger
 // convolutions run in bands of rows, which costs nothing measurable since each
 // band is still a large GEMM.
@@ -121,5 +126,215 @@ func AddChannelBias(x, bias []float32, hw int) {
 		for i := range p {
 			p[i] += b
 		}
+	}
+}
+
+// Conv2dBackward is Conv2dBackward on the package's default threads (Exec{}).
+func Conv2dBackward(dIn, dWeight, dBias, dOut, in []float32, cin, h, w int, weight []float32, cout, k int, scratch []float32) {
+	Exec{}.Conv2dBackward(dIn, dWeight, dBias, dOut, in, cin, h, w, weight, cout, k, scratch)
+}
+
+// Conv2dBackward is the backward of Conv2d (out = Conv2d(in, weight, bias)):
+// given dOut = ∂L/∂out ([cout, h, w]) it adds ∂L/∂in to dIn ([cin, h, w]),
+// ∂L/∂weight to dWeight ([cout, cin, k, k]) and ∂L/∂bias to dBias ([cout]).
+// A nil gradient output is skipped. None of them may alias the inputs or
+// each other. scratch is as for Conv2d (Conv2dScratch, or at least one
+// unrolled row; unused when k == 1) and is overwritten.
+//
+// Per band of rows (the whole image when scratch holds it), two GEMMs on
+// the im2col matrix cols ([cin·k·k, n]) of the forward:
+//
+//	dWeight += dOut[:, band] · colsᵀ       (k dimension n = rows·w, large)
+//	dCols    = weightᵀ · dOut[:, band]     (into scratch), then col2im into dIn
+//
+// The results do not depend on e's threads; dWeight depends on the band
+// height (its sum over the image is split at band edges), so a fixed
+// scratch length gives fixed bits.
+func (e Exec) Conv2dBackward(dIn, dWeight, dBias, dOut, in []float32, cin, h, w int, weight []float32, cout, k int, scratch []float32) {
+	hw := h * w
+	kk := cin * k * k
+	if dBias != nil {
+		SumChannels(dBias[:cout], dOut[:cout*hw], hw)
+	}
+	if dIn == nil && dWeight == nil || hw == 0 {
+		return
+	}
+	if k == 1 {
+		if dWeight != nil {
+			e.Sgemm(false, true, cout, cin, hw, 1, dOut, hw, in, hw, 1, dWeight, cin)
+		}
+		if dIn != nil {
+			e.Sgemm(true, false, cin, hw, cout, 1, weight, cin, dOut, hw, 1, dIn, hw)
+		}
+		return
+	}
+	if len(scratch) < kk*w {
+		panic(fmt.Sprintf("ops.Conv2dBackward: scratch has %d values, want at least %d (one unrolled row of %d×%d×%d×%d)", len(scratch), kk*w, cin, k, k, w))
+	}
+	band := min(h, len(scratch)/(kk*w))
+	for y0 := 0; y0 < h; y0 += band {
+		rows := min(band, h-y0)
+		n := rows * w
+		cols := scratch[:kk*n]
+		if dWeight != nil {
+			e.im2col(cols, in, cin, h, w, k, y0, rows)
+			e.Sgemm(false, true, cout, kk, n, 1, dOut[y0*w:], hw, cols, n, 1, dWeight, kk)
+		}
+		if dIn != nil {
+			e.Sgemm(true, false, kk, n, cout, 1, weight, kk, dOut[y0*w:], hw, 0, cols, n)
+			e.col2im(dIn, cols, cin, h, w, k, y0, rows)
+		}
+	}
+}
+
+// col2im is the adjoint of im2col: it adds row (c, ky, kx) of cols
+// ([cin·k·k, rows·w]) into input plane c of dIn shifted back by
+// (ky-k/2, kx-k/2), dropping what falls outside the image. Each value of
+// dIn gets its k·k terms in (ky, kx) order.
+func col2im(dIn, cols []float32, cin, h, w, k, y0, rows int) {
+	pad := k / 2
+	hw := h * w
+	n := rows * w
+	add := activeKernel.Load().add // exact, so any path gives the same bits
+	r := 0
+	for c := 0; c < cin; c++ {
+		plane := dIn[c*hw : (c+1)*hw]
+		for ky := 0; ky < k; ky++ {
+			dy := ky - pad
+			for kx := 0; kx < k; kx++ {
+				dx := kx - pad
+				src := cols[r*n : (r+1)*n]
+				r++
+				x0, x1 := max(0, -dx), min(w, w-dx)
+				if x0 >= x1 {
+					continue
+				}
+				for y := 0; y < rows; y++ {
+					sy := y0 + y + dy
+					if sy < 0 || sy >= h {
+						continue
+					}
+					add(plane[sy*w+x0+dx:sy*w+x1+dx], src[y*w+x0:y*w+x1])
+				}
+			}
+		}
+	}
+}
+
+// im2col and col2im on e's threads: channels are independent (each owns
+// k·k rows of cols and one plane of the image), so they are split by
+// channel, which changes no arithmetic.
+func (e Exec) im2col(cols, in []float32, cin, h, w, k, y0, rows int) {
+	e.byChannel(cin, h*w, k*k*rows*w, func(c0, c1 int) {
+		n := rows * w
+		im2col(cols[c0*k*k*n:c1*k*k*n], in[c0*h*w:c1*h*w], c1-c0, h, w, k, y0, rows)
+	})
+}
+
+func (e Exec) col2im(dIn, cols []float32, cin, h, w, k, y0, rows int) {
+	e.byChannel(cin, h*w, k*k*rows*w, func(c0, c1 int) {
+		n := rows * w
+		col2im(dIn[c0*h*w:c1*h*w], cols[c0*k*k*n:c1*k*k*n], c1-c0, h, w, k, y0, rows)
+	})
+}
+
+// byChannelWork is the least number of values worth a goroutine of
+// im2col or col2im (about 30µs of copying). A variable so that tests can
+// split small images.
+var byChannelWork = 1 << 16
+
+// byChannel runs f over [0, cin) cut into contiguous channel ranges, one per
+// goroutine, as many as e's threads and the work (per channel: perChan
+// values) allow.
+func (e Exec) byChannel(cin, hw, perChan int, f func(c0, c1 int)) {
+	t := min(e.threads(), cin, max(1, cin*perChan/byChannelWork))
+	if t <= 1 {
+		f(0, cin)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < t; i++ {
+		wg.Go(func() { f(cin*i/t, cin*(i+1)/t) })
+	}
+	f(0, cin/t)
+	wg.Wait()
+}
+
+// Conv2dBackwardRef is the direct oracle for Conv2dBackward: each gradient
+// value is its defining sum, accumulated in float64 and added once.
+func Conv2dBackwardRef(dIn, dWeight, dBias, dOut, in []float32, cin, h, w int, weight []float32, cout, k int) {
+	pad := k / 2
+	if dBias != nil {
+		for o := 0; o < cout; o++ {
+			var s float64
+			for _, v := range dOut[o*h*w : (o+1)*h*w] {
+				s += float64(v)
+			}
+			dBias[o] += float32(s)
+		}
+	}
+	if dWeight != nil {
+		// ∂out[o,y,x]/∂weight[o,c,ky,kx] = in[c, y+ky-pad, x+kx-pad].
+		for o := 0; o < cout; o++ {
+			for c := 0; c < cin; c++ {
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						var s float64
+						for y := 0; y < h; y++ {
+							sy := y + ky - pad
+							if sy < 0 || sy >= h {
+								continue
+							}
+							for x := 0; x < w; x++ {
+								sx := x + kx - pad
+								if sx < 0 || sx >= w {
+									continue
+								}
+								s += float64(dOut[(o*h+y)*w+x]) * float64(in[(c*h+sy)*w+sx])
+							}
+						}
+						dWeight[((o*cin+c)*k+ky)*k+kx] += float32(s)
+					}
+				}
+			}
+		}
+	}
+	if dIn != nil {
+		// in[c,sy,sx] reaches out[o, sy-ky+pad, sx-kx+pad] through weight[o,c,ky,kx].
+		for c := 0; c < cin; c++ {
+			for sy := 0; sy < h; sy++ {
+				for sx := 0; sx < w; sx++ {
+					var s float64
+					for o := 0; o < cout; o++ {
+						for ky := 0; ky < k; ky++ {
+							y := sy - ky + pad
+							if y < 0 || y >= h {
+								continue
+							}
+							for kx := 0; kx < k; kx++ {
+								x := sx - kx + pad
+								if x < 0 || x >= w {
+									continue
+								}
+								s += float64(dOut[(o*h+y)*w+x]) * float64(weight[((o*cin+c)*k+ky)*k+kx])
+							}
+						}
+					}
+					dIn[(c*h+sy)*w+sx] += float32(s)
+				}
+			}
+		}
+	}
+}
+
+// SumChannels adds the sum of plane c of x ([len(dBias), hw]) to dBias[c]:
+// the backward of AddChannelBias. Sums are taken in float64.
+func SumChannels(dBias, x []float32, hw int) {
+	for c := range dBias {
+		var s float64
+		for _, v := range x[c*hw : (c+1)*hw] {
+			s += float64(v)
+		}
+		dBias[c] += float32(s)
 	}
 }

@@ -35,3 +35,132 @@ func layerNormRowGo(o, row, gamma, beta []float32, eps float64) {
 		o[j] = float32((float64(v)-mean)*inv)*gamma[j] + beta[j]
 	}
 }
+
+// LayerNormBackward is the backward of LayerNorm: given dOut = ∂L/∂out
+// ([m, d]) it adds ∂L/∂x to dX, ∂L/∂gamma to dGamma and ∂L/∂beta to dBeta
+// (each [d]), skipping nil outputs; none may alias the inputs or each
+// other. The mean and 1/std of each row are recomputed from x in float64,
+// as the forward computes them, so no cache is needed. With x̂ = (x−mean)/std
+// and g = dOut·gamma, row by row:
+//
+//	dX     += (g − mean(g) − x̂·mean(g·x̂)) / std
+//	dGamma += dOut·x̂,   dBeta += dOut      (summed over rows in float64)
+func LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64) {
+	if d == 0 {
+		return
+	}
+	var sg, sb []float64 // dGamma, dBeta sums over rows
+	if dGamma != nil {
+		sg = make([]float64, d)
+	}
+	if dBeta != nil {
+		sb = make([]float64, d)
+	}
+	for r := 0; r < m; r++ {
+		dy := dOut[r*d : (r+1)*d]
+		if sb != nil {
+			for j, v := range dy {
+				sb[j] += float64(v)
+			}
+		}
+		if sg == nil && dX == nil {
+			continue
+		}
+		row := x[r*d : (r+1)*d]
+		mean, inv := rowMoments(row, eps)
+		if sg != nil {
+			for j, v := range dy {
+				sg[j] += float64(v) * (float64(row[j]) - mean) * inv
+			}
+		}
+		if dX == nil {
+			continue
+		}
+		gamma := gamma[:d]
+		var s1, s2 float64 // Σ g, Σ g·x̂
+		for j, v := range dy {
+			g := float64(v) * float64(gamma[j])
+			s1 += g
+			s2 += g * (float64(row[j]) - mean) * inv
+		}
+		s1 /= float64(d)
+		s2 /= float64(d)
+		dx := dX[r*d : (r+1)*d]
+		for j, v := range dy {
+			xh := (float64(row[j]) - mean) * inv
+			dx[j] += float32((float64(v)*float64(gamma[j]) - s1 - xh*s2) * inv)
+		}
+	}
+	for j, s := range sg {
+		dGamma[j] += float32(s)
+	}
+	for j, s := range sb {
+		dBeta[j] += float32(s)
+	}
+}
+
+// rowMoments returns the mean and 1/sqrt(var+eps) of row in float64, as
+// layerNormRowGo computes them.
+func rowMoments(row []float32, eps float64) (mean, inv float64) {
+	var sum float64
+	for _, v := range row {
+		sum += float64(v)
+	}
+	mean = sum / float64(len(row))
+	var ss float64
+	for _, v := range row {
+		dv := float64(v) - mean
+		ss += dv * dv
+	}
+	return mean, 1 / math.Sqrt(ss/float64(len(row))+eps)
+}
+
+// LayerNormBackwardRef is the oracle for LayerNormBackward, from the
+// Jacobian itself rather than its simplified form: with x̂ᵢ = (xᵢ−mean)/std,
+// ∂x̂ᵢ/∂xⱼ = (δᵢⱼ − 1/d − x̂ᵢ·x̂ⱼ/d)/std, so dXⱼ = Σᵢ dOutᵢ·gammaᵢ·∂x̂ᵢ/∂xⱼ
+// (O(d²) a row).
+func LayerNormBackwardRef(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64) {
+	xh := make([]float64, d)
+	sg, sb := make([]float64, d), make([]float64, d) // over rows, added once
+	for r := 0; r < m; r++ {
+		row, dy := x[r*d:(r+1)*d], dOut[r*d:(r+1)*d]
+		var mean float64
+		for _, v := range row {
+			mean += float64(v)
+		}
+		mean /= float64(d)
+		var variance float64
+		for _, v := range row {
+			variance += (float64(v) - mean) * (float64(v) - mean)
+		}
+		variance /= float64(d)
+		std := math.Sqrt(variance + eps)
+		for j, v := range row {
+			xh[j] = (float64(v) - mean) / std
+			sg[j] += float64(dy[j]) * xh[j]
+			sb[j] += float64(dy[j])
+		}
+		if dX == nil {
+			continue
+		}
+		for j := 0; j < d; j++ {
+			var s float64
+			for i := 0; i < d; i++ {
+				jac := -1/float64(d) - xh[i]*xh[j]/float64(d)
+				if i == j {
+					jac++
+				}
+				s += float64(dy[i]) * float64(gamma[i]) * jac / std
+			}
+			dX[r*d+j] += float32(s)
+		}
+	}
+	for j := 0; j < d; j++ {
+		if dGamma != nil {
+			dGamma[j] += float32(sg[j])
+		}
+		if dBeta != nil {
+			dBeta[j] += float32(sb[j])
+		}
+	}
+}

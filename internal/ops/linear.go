@@ -79,3 +79,129 @@ func AddTo(dst, a, b []float32) {
 		dst[i] = a[i] + b[i]
 	}
 }
+
+// LinearBackward is LinearBackward on the package's default threads (Exec{}).
+func LinearBackward(dX, dWeight, dBias, dOut, x []float32, m, in int, weight []float32, outDim int) {
+	Exec{}.LinearBackward(dX, dWeight, dBias, dOut, x, m, in, weight, outDim)
+}
+
+// LinearBackward is the backward of Linear (out = x·Wᵀ + b): given dOut =
+// ∂L/∂out ([m, outDim]) it adds
+//
+//	dX      += dOut·W        [m, in]
+//	dWeight += dOutᵀ·x       [outDim, in]
+//	dBias   += Σ rows of dOut [outDim]
+//
+// skipping nil outputs. None of them may alias the inputs or each other.
+// The results do not depend on e's threads.
+func (e Exec) LinearBackward(dX, dWeight, dBias, dOut, x []float32, m, in int, weight []float32, outDim int) {
+	if dX != nil {
+		e.Sgemm(false, false, m, in, outDim, 1, dOut, outDim, weight, in, 1, dX, in)
+	}
+	if dWeight != nil {
+		e.Sgemm(true, false, outDim, in, m, 1, dOut, outDim, x, in, 1, dWeight, in)
+	}
+	if dBias != nil {
+		SumRows(dBias[:outDim], dOut[:m*outDim])
+	}
+}
+
+// LinearBackwardRef is the float64-accumulating oracle for LinearBackward:
+// each gradient value is its defining sum, added once. (A row of sums at a
+// time, so the loops run along rows.)
+func LinearBackwardRef(dX, dWeight, dBias, dOut, x []float32, m, in int, weight []float32, outDim int) {
+	acc := make([]float64, max(in, outDim))
+	if dX != nil {
+		// dX[i, :] = Σ_o dOut[i, o]·weight[o, :]
+		for i := 0; i < m; i++ {
+			a := acc[:in]
+			clear(a)
+			for o := 0; o < outDim; o++ {
+				g := float64(dOut[i*outDim+o])
+				for j, v := range weight[o*in : (o+1)*in] {
+					a[j] += g * float64(v)
+				}
+			}
+			for j, s := range a {
+				dX[i*in+j] += float32(s)
+			}
+		}
+	}
+	if dWeight != nil {
+		// dWeight[o, :] = Σ_i dOut[i, o]·x[i, :]
+		for o := 0; o < outDim; o++ {
+			a := acc[:in]
+			clear(a)
+			for i := 0; i < m; i++ {
+				g := float64(dOut[i*outDim+o])
+				for j, v := range x[i*in : (i+1)*in] {
+					a[j] += g * float64(v)
+				}
+			}
+			for j, s := range a {
+				dWeight[o*in+j] += float32(s)
+			}
+		}
+	}
+	if dBias != nil {
+		// dBias = Σ_i dOut[i, :]
+		a := acc[:outDim]
+		clear(a)
+		for i := 0; i < m; i++ {
+			for o, v := range dOut[i*outDim : (i+1)*outDim] {
+				a[o] += float64(v)
+			}
+		}
+		for o, s := range a {
+			dBias[o] += float32(s)
+		}
+	}
+}
+
+// ReLUBackward adds dOut[i] to dX[i] where y[i] > 0, y being the ReLU's
+// output: the backward of ReLU (and of the ReLU in AddBiasReLU). dX may be
+// dOut itself (the same slice), and then the gradient is masked in place:
+// dX[i] = 0 where y[i] ≤ 0, unchanged elsewhere (adding dOut to itself
+// would double it). Any other overlap is not allowed.
+func ReLUBackward(dX, dOut, y []float32) {
+	dOut, y = dOut[:len(dX)], y[:len(dX)]
+	if len(dX) > 0 && &dX[0] == &dOut[0] {
+		for i, v := range y {
+			if !(v > 0) {
+				dX[i] = 0
+			}
+		}
+		return
+	}
+	for i, v := range y {
+		if v > 0 {
+			dX[i] += dOut[i]
+		}
+	}
+}
+
+// SumRows adds the column sums of x ([len(x)/len(dBias), len(dBias)]) to
+// dBias: the backward of AddRowBias. Sums are taken in float64, a block of
+// columns at a time so the accumulators stay on the stack.
+func SumRows(dBias, x []float32) {
+	n := len(dBias)
+	if n == 0 {
+		return
+	}
+	rows := len(x) / n
+	const block = 512
+	var acc [block]float64
+	for j0 := 0; j0 < n; j0 += block {
+		j1 := min(n, j0+block)
+		a := acc[:j1-j0]
+		clear(a)
+		for r := 0; r < rows; r++ {
+			for j, v := range x[r*n+j0 : r*n+j1] {
+				a[j] += float64(v)
+			}
+		}
+		for j, s := range a {
+			dBias[j0+j] += float32(s)
+		}
+	}
+}

@@ -52,3 +52,55 @@ func Fold(out, tokens []float32, c, h, w, p int) {
 		}
 	}
 }
+
+// PixelShuffleBackward adds the inverse shuffle of dOut ([c, h·r, w·r]) to
+// dIn ([c·r², h, w]): the backward of PixelShuffle, which only moves values.
+func PixelShuffleBackward(dIn, dOut []float32, c, h, w, r int) {
+	ow := w * r
+	for ch := 0; ch < c; ch++ {
+		for i := 0; i < r; i++ {
+			for j := 0; j < r; j++ {
+				dst := dIn[((ch*r+i)*r+j)*h*w:]
+				for y := 0; y < h; y++ {
+					src := dOut[(ch*h*r+y*r+i)*ow+j:]
+					row := dst[y*w : (y+1)*w]
+					for x := range row {
+						row[x] += src[x*r]
+					}
+				}
+			}
+		}
+	}
+}
+
+// UnfoldBackward adds Fold(dTokens) to dIn: the backward of Unfold, a
+// permutation. dTokens is [(h/p)·(w/p), c·p·p], dIn [c, h, w].
+func UnfoldBackward(dIn, dTokens []float32, c, h, w, p int) {
+	d := c * p * p
+	gw := w / p
+	for ch := 0; ch < c; ch++ {
+		for y := 0; y < h; y++ {
+			gy, ky := y/p, y%p
+			row := dIn[(ch*h+y)*w : (ch*h+y+1)*w]
+			for x := range row {
+				row[x] += dTokens[(gy*gw+x/p)*d+ch*p*p+ky*p+x%p]
+			}
+		}
+	}
+}
+
+// FoldBackward adds Unfold(dOut) to dTokens: the backward of Fold. dOut is
+// [c, h, w], dTokens [(h/p)·(w/p), c·p·p].
+func FoldBackward(dTokens, dOut []float32, c, h, w, p int) {
+	d := c * p * p
+	gw := w / p
+	for ch := 0; ch < c; ch++ {
+		for y := 0; y < h; y++ {
+			gy, ky := y/p, y%p
+			row := dOut[(ch*h+y)*w : (ch*h+y+1)*w]
+			for x, v := range row {
+				dTokens[(gy*gw+x/p)*d+ch*p*p+ky*p+x%p] += v
+			}
+		}
+	}
+}

@@ -33,6 +33,7 @@ type Net struct {
 
 	p, g  netViews // typed views into Params and Grads
 	model *ipt.Model
+	acts  *activations // sized for the last batch run
 }
 
 // newNet allocates a zeroed net of cfg with its views.

@@ -1,0 +1,239 @@
+package train
+
+// What the forward keeps for the backward (activations.saved), in the order
+// the forward writes it; N samples, T = N·L·d values of a token matrix,
+// tile = C·P·P. Every entry is the input of an op whose backward needs it
+// (a conv's or linear's input for its weight gradient, a ReLU's output for
+// its mask, a layer norm's input for its statistics), nothing else:
+//
+//	head, per sample   colour [3,P,P] (sub_mean output), f0 (head conv output),
+//	                   r1 (ReLU in ResBlock 1), f1 (ResBlock 1 output), r2 (ReLU in ResBlock 2)
+//	body, batch        u [T] (unfolded head features: linear_encoding's input)
+//	                   the residual stream before and after each sub-layer: 2E+3D+1 × T
+//	                   (stream[0] = x + pos, stream[2E] = encoder output = the decoder's memory,
+//	                   the last = decoder output = mlp_head's input and the contrastive features)
+//	  encoder layer    s1 = norm1(x), s2 = norm2(x) [T each], FFN hidden after ReLU [4T],
+//	                   attention cache (Q, K, V, context [T each], probabilities [N·heads·L²])
+//	  decoder layer    s1 = norm1(x), q1 = s1 + query, s2 = norm2(x), q2 = s2 + query, s3 = norm3(x)
+//	                   [T each], FFN hidden [4T], two attention caches (self, cross)
+//	                   mlp_head hidden [4T], the body output tokens [T]
+//	tail, per sample   r [tile] (folded tokens + head features), the pixel-shuffle outputs,
+//	                   y (last conv output), the output
+//
+// ActivationBytes gives the total; at the released size (C 64, P 48, p 3,
+// 12 heads, 12+12 layers) it is 345 MiB a sample (2.7 GiB at batch 8; see
+// TestActivationBytesReleased), 57% of it the attention caches.
+//
+// The backward runs the forward in reverse: the losses' gradients into
+// the outputs, the tails per sample (their gradient with respect to the
+// folded tokens and the head features), the body on the whole batch as one
+// [N·L, d] token matrix, the heads per sample. Parameter gradients are added
+// into n.Grads by the ops' backwards, which add; per-sample ones in sample
+// order, so the result does not depend on the thread count.
+
+import (
+	"github.com/ipt-go/ipt/internal/ipt"
+	"github.com/ipt-go/ipt/internal/ops"
+)
+
+// ForwardBackward runs the batch, computes L1 (mean |out − target|) +
+// lambda·contrastive (paper Eq. 5 on the decoder's output tokens, cosine
+// similarity / tau; needs N ≥ 2), and ADDS the gradients of Total into
+// n.Grads. Bit-identical for any e.Threads.
+func (n *Net) ForwardBackward(b *Batch, lambda, tau float64, e ops.Exec) (Loss, error) {
+	return n.forwardBackward(b, 1, lambda, tau, e)
+}
+
+// forwardBackward is ForwardBackward with a weight on the L1 term (the
+// tests take the contrastive term alone with l1 = 0).
+func (n *Net) forwardBackward(b *Batch, l1, lambda, tau float64, e ops.Exec) (Loss, error) {
+	if err := n.check(b, lambda, tau); err != nil {
+		return Loss{}, err
+	}
+	c := n.Config
+	a := n.activationsFor(b.N)
+	n.forward(b, a, e)
+	N, L, d := b.N, c.SeqLen(), c.Dim()
+	T := N * L * d
+	s := c.Scales[b.Task]
+	outLen := N * ipt.Colors * c.PatchSize * s * c.PatchSize * s
+	var loss Loss
+	loss.L1 = l1Loss(a.out[:outLen], b.Target, a.dout[:outLen], l1)
+	// dmem holds lambda·∂contrastive/∂xdec until the backward reaches xdec.
+	clear(a.dmem[:T])
+	if lambda > 0 {
+		xdec := a.stream[len(a.stream)-1]
+		loss.Contrastive = contrastiveLoss(xdec, a.dmem, N, L, d, tau, lambda, a.feat, a.tmp, a.contrast, a.norms, e)
+	}
+	loss.Total = l1*loss.L1 + lambda*loss.Contrastive
+	clear(a.dx[:T])
+	n.tailsBackward(b, a, e)
+	n.bodyBackward(b.Task, N, a, e)
+	n.headsBackward(b, a, e)
+	return loss, nil
+}
+
+// tailsBackward takes a.dout back through each sample's tail: the gradient
+// of the tail input r goes to the body output tokens (a.dx, through Fold)
+// and to the head features (a.dfeat, the residual).
+func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Exec) {
+	c, p, g := n.Config, &n.p, &n.g
+	C, P, L, d := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim()
+	tile := C * P * P
+	t, gt := &p.tails[b.Task], &g.tails[b.Task]
+	s := t.scale
+	oplane := ipt.Colors * P * s * P * s
+	back := func(dIn, dW, dB, dOut, in []float32, cv convView, side int) {
+		e.Conv2dBackward(dIn, dW, dB, dOut, in, cv.cin, side, side, cv.w, cv.cout, cv.k, a.conv)
+	}
+	for i := range b.N {
+		side := P * s
+		// out = add_mean(y): fixed weights, only the input gradient.
+		bufA, bufB := a.dc1, a.dc2
+		dy := bufA[:oplane]
+		clear(dy)
+		back(dy, nil, nil, a.dout[i*oplane:(i+1)*oplane], a.y[i*oplane:(i+1)*oplane], p.addMean, side)
+		// The last conv's input: the last shuffle output, or r.
+		ins := [][]float32{a.r[i*tile : (i+1)*tile]}
+		sides := []int{P}
+		for j := range t.up {
+			z := a.z1
+			if j == 1 {
+				z = a.z2
+			}
+			sd := sides[j] * t.shuffle
+			ins = append(ins, z[i*C*sd*sd:(i+1)*C*sd*sd])
+			sides = append(sides, sd)
+		}
+		k := len(t.up)
+		dz := bufB[:C*side*side]
+		clear(dz)
+		back(dz, gt.last.w, gt.last.b, dy, ins[k], t.last, side)
+		for j := k - 1; j >= 0; j-- {
+			sd := sides[j]
+			du := a.up[:t.up[j].cout*sd*sd]
+			clear(du)
+			ops.PixelShuffleBackward(du, dz, C, sd, sd, t.shuffle)
+			dprev := bufA[:C*sd*sd]
+			clear(dprev)
+			back(dprev, gt.up[j].w, gt.up[j].b, du, ins[j], t.up[j], sd)
+			dz, bufA, bufB = dprev, bufB, bufA
+		}
+		// dz is now ∂/∂r: r = Fold(tokens) + feat.
+		copy(a.dfeat[i*tile:(i+1)*tile], dz[:tile])
+		ops.FoldBackward(a.dx[i*L*d:(i+1)*L*d], dz[:tile], C, P, P, c.PatchDim)
+	}
+}
+
+// bodyBackward takes a.dx (∂/∂ body output tokens) back through the
+// transformer, with a.dmem holding the contrastive gradient at the decoder
+// output on entry, and adds the result, through Unfold, into a.dfeat.
+func (n *Net) bodyBackward(task, N int, a *activations, e ops.Exec) {
+	c, p, g := n.Config, &n.p, &n.g
+	C, P, L, d, H := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim(), c.NumHeads
+	rows := N * L
+	T := rows * d
+	dx, dmem, ds, dq := a.dx[:T], a.dmem[:T], a.ds[:T], a.dq[:T]
+	// tok = xdec + mlp_head(xdec), then the contrastive term at xdec.
+	xdec := a.stream[len(a.stream)-1]
+	ffnBackward(dx, dx, xdec, a.mlpH, rows, d, &p.mlp, &g.mlp, a, e)
+	ops.Add(dx, dmem)
+	clear(dmem)
+	E := len(p.enc)
+	mem := a.stream[2*E]
+	dqpos := g.query[task*L*d : (task+1)*L*d]
+	for l := len(p.dec) - 1; l >= 0; l-- {
+		lv, lg := &p.dec[l], &g.dec[l]
+		x0, x1, x2 := a.stream[2*E+3*l], a.stream[2*E+3*l+1], a.stream[2*E+3*l+2]
+		s1, q1, q2, s3 := a.decS1[l], a.decQ1[l], a.decQ2[l], a.decS3[l]
+		// x3 = x2 + ffn(norm3(x2))
+		clear(ds)
+		ffnBackward(dx, ds, s3, a.decH[l], rows, d, &lv.ffn, &lg.ffn, a, e)
+		ops.LayerNormBackward(dx, lg.norm3.gamma, lg.norm3.beta, ds, x2, rows, d, lv.norm3.gamma, lnEps)
+		// x2 = x1 + cross(q = norm2(x1) + query, k = v = mem)
+		clear(dq)
+		e.MultiHeadAttentionBackward(dq, dmem, dmem, lg.cross.inProj, lg.cross.outProj, dx, q2, mem, mem, N, L, L, d, H, lv.cross.inProj, lv.cross.outProj, a.decCross[l], a.agrad)
+		addQueryGrad(dqpos, dq)
+		ops.LayerNormBackward(dx, lg.norm2.gamma, lg.norm2.beta, dq, x1, rows, d, lv.norm2.gamma, lnEps)
+		// x1 = x0 + self(q = k = norm1(x0) + query, v = norm1(x0))
+		clear(dq)
+		clear(ds)
+		e.MultiHeadAttentionBackward(dq, dq, ds, lg.self.inProj, lg.self.outProj, dx, q1, q1, s1, N, L, L, d, H, lv.self.inProj, lv.self.outProj, a.decSelf[l], a.agrad)
+		addQueryGrad(dqpos, dq)
+		ops.Add(ds, dq)
+		ops.LayerNormBackward(dx, lg.norm1.gamma, lg.norm1.beta, ds, x0, rows, d, lv.norm1.gamma, lnEps)
+	}
+	// The encoder output is the decoder's input and its memory.
+	ops.Add(dx, dmem)
+	for l := E - 1; l >= 0; l-- {
+		lv, lg := &p.enc[l], &g.enc[l]
+		xin, xmid := a.stream[2*l], a.stream[2*l+1]
+		s1, s2 := a.encS1[l], a.encS2[l]
+		clear(ds)
+		ffnBackward(dx, ds, s2, a.encH[l], rows, d, &lv.ffn, &lg.ffn, a, e)
+		ops.LayerNormBackward(dx, lg.norm2.gamma, lg.norm2.beta, ds, xmid, rows, d, lv.norm2.gamma, lnEps)
+		clear(ds)
+		e.MultiHeadAttentionBackward(ds, ds, ds, lg.self.inProj, lg.self.outProj, dx, s1, s1, s1, N, L, L, d, H, lv.self.inProj, lv.self.outProj, a.encAttn[l], a.agrad)
+		ops.LayerNormBackward(dx, lg.norm1.gamma, lg.norm1.beta, ds, xin, rows, d, lv.norm1.gamma, lnEps)
+	}
+	// stream[0] = linear_encoding(u) + u + pos
+	for s := range N {
+		ops.Add(g.pos, dx[s*L*d:(s+1)*L*d])
+	}
+	du := dq
+	copy(du, dx)
+	e.LinearBackward(du, g.linW, g.linB, dx, a.u, rows, d, p.linW, d)
+	for s := range N {
+		ops.UnfoldBackward(a.dfeat[s*C*P*P:(s+1)*C*P*P], du[s*L*d:(s+1)*L*d], C, P, P, c.PatchDim)
+	}
+}
+
+// ffnBackward is the backward of linear2(relu(linear1(in))) (hid the saved
+// ReLU output): given dOut, it adds the gradient with respect to in into dIn
+// and the weights' into fg. The residual around it is the caller's: dOut is
+// the residual stream's gradient, which passes through unchanged. dIn may
+// be dOut (mlp_head, whose input is the stream itself): dOut is read only
+// before dIn is written.
+func ffnBackward(dOut, dIn, in, hid []float32, rows, d int, f, fg *ffnView, a *activations, e ops.Exec) {
+	dh, da := a.dh[:rows*4*d], a.da[:rows*4*d]
+	clear(dh)
+	e.LinearBackward(dh, fg.w2, fg.b2, dOut, hid, rows, 4*d, f.w2, d)
+	clear(da)
+	ops.ReLUBackward(da, dh, hid)
+	e.LinearBackward(dIn, fg.w1, fg.b1, da, in, rows, d, f.w1, 4*d)
+}
+
+// addQueryGrad adds the query gradient of every sequence of dq ([N·L, d])
+// into dqpos ([L·d]), in sequence order.
+func addQueryGrad(dqpos, dq []float32) {
+	k := len(dqpos)
+	for off := 0; off+k <= len(dq); off += k {
+		ops.Add(dqpos, dq[off:off+k])
+	}
+}
+
+// headsBackward takes a.dfeat back through each sample's head.
+func (n *Net) headsBackward(b *Batch, a *activations, e ops.Exec) {
+	c := n.Config
+	C, P := c.NFeats, c.PatchSize
+	tile, plane := C*P*P, ipt.Colors*P*P
+	h, gh := &n.p.heads[b.Task], &n.g.heads[b.Task]
+	back := func(dIn, dW, dB, dOut, in []float32, cv convView) {
+		e.Conv2dBackward(dIn, dW, dB, dOut, in, cv.cin, P, P, cv.w, cv.cout, cv.k, a.conv)
+	}
+	for i := range b.N {
+		df := a.dfeat[i*tile : (i+1)*tile]
+		ins := [2][]float32{a.f0[i*tile : (i+1)*tile], a.f1[i*tile : (i+1)*tile]}
+		relus := [2][]float32{a.r1[i*tile : (i+1)*tile], a.r2[i*tile : (i+1)*tile]}
+		for r := 1; r >= 0; r-- {
+			// out = in + conv2(relu(conv1(in)))
+			dr, da := a.dc1[:tile], a.dc2[:tile]
+			clear(dr)
+			back(dr, gh.res[r][1].w, gh.res[r][1].b, df, relus[r], h.res[r][1])
+			clear(da)
+			ops.ReLUBackward(da, dr, relus[r])
+			back(df, gh.res[r][0].w, gh.res[r][0].b, da, ins[r], h.res[r][0])
+		}
+		back(nil, gh.first.w, gh.first.b, df, a.colour[i*plane:(i+1)*plane], h.first)
+	}
+}
