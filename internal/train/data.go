@@ -137,13 +137,15 @@ func trimPathError(err error) error {
 	return err
 }
 
-// Stream is the random stream of one draw of a run: sample (≥ 0) of
-// micro-batch micro of optimiser step step, or the step's task (micro and
-// sample -1). It depends on nothing else, so a step's batch is the same
-// whatever ran before it, on any number of threads: runs are reproducible
-// and a resumed run continues exactly.
-func Stream(seed uint64, step, micro, sample int) *rand.Rand {
-	return rand.New(rand.NewPCG(seed^mix64(uint64(step)), mix64(uint64(uint32(micro))<<32|uint64(uint32(sample)))))
+// Stream is the random stream of one draw of a run: sample (≥ 0, counted
+// over the step's micro-batches: micro-batch k of size B holds samples
+// k·B … k·B+B−1) of optimiser step step, or the step's task (sample −1).
+// It depends on nothing else, so a step's batch is the same whatever ran
+// before it, on any number of threads, and --accum K --batch B draws the
+// samples of --batch K·B: runs are reproducible and a resumed run
+// continues exactly.
+func Stream(seed uint64, step, sample int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^mix64(uint64(step)), mix64(uint64(int64(sample)))))
 }
 
 // mix64 is SplitMix64's finaliser: nearby inputs give unrelated outputs.
@@ -164,17 +166,17 @@ type Sampler struct {
 	Degrade func(clean *ipt.Image, rng *rand.Rand) *ipt.Image
 }
 
-// Samples makes the n samples of micro-batch micro of step: for each, an
-// image drawn uniformly from Files, then s's crop, augmentation and input.
+// Samples makes samples first … first+n−1 of step: for each, an image
+// drawn uniformly from Files, then s's crop, augmentation and input.
 // The images are decoded on up to threads goroutines; the result does not
 // depend on how many.
-func (d *Data) Samples(s Sampler, seed uint64, step, micro, n, threads int) (clean, in []*ipt.Image, err error) {
+func (d *Data) Samples(s Sampler, seed uint64, step, first, n, threads int) (clean, in []*ipt.Image, err error) {
 	clean, in = make([]*ipt.Image, n), make([]*ipt.Image, n)
 	var g errgroup.Group
 	g.SetLimit(max(1, threads))
 	for i := range n {
 		g.Go(func() error {
-			rng := Stream(seed, step, micro, i)
+			rng := Stream(seed, step, first+i)
 			file := d.Files[rng.IntN(len(d.Files))]
 			pic, err := d.cache.get(file)
 			if err != nil {

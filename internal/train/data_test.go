@@ -150,7 +150,17 @@ func TestSamples(t *testing.T) {
 			t.Fatalf("sample %d differs between runs", i)
 		}
 	}
-	// Another step, micro-batch or seed draws other samples.
+	// Samples 1..6 of the step are a micro-batch of 6 starting at 1.
+	shifted, _, err := d.Samples(s, 7, 3, 2, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range shifted {
+		if !slices.Equal(shifted[i].Pix, clean[i+1].Pix) {
+			t.Fatalf("sample %d of the step differs when drawn from %d", i+2, 2)
+		}
+	}
+	// Another step, first sample or seed draws other samples.
 	for _, k := range [][3]int{{8, 3, 1}, {7, 4, 1}, {7, 3, 0}} {
 		other, _, err := d.Samples(s, uint64(k[0]), k[1], k[2], 6, 2)
 		if err != nil {
@@ -163,26 +173,24 @@ func TestSamples(t *testing.T) {
 			}
 		}
 		if same == len(other) {
-			t.Errorf("seed %d step %d micro %d: the same samples as seed 7 step 3 micro 1", k[0], k[1], k[2])
+			t.Errorf("seed %d step %d first %d: the same samples as seed 7 step 3 first 1", k[0], k[1], k[2])
 		}
 	}
 }
 
 func TestStreamIndependent(t *testing.T) {
 	seen := map[uint64]string{}
-	for step := range 4 {
-		for micro := -1; micro < 3; micro++ {
-			for sample := -1; sample < 3; sample++ {
-				v := Stream(1, step, micro, sample).Uint64()
-				key := fmt.Sprintf("(1,%d,%d,%d)", step, micro, sample)
-				if prev, ok := seen[v]; ok {
-					t.Fatalf("stream (1,%d,%d,%d) starts like %s", step, micro, sample, prev)
-				}
-				seen[v] = key
+	for step := range 6 {
+		for sample := -1; sample < 6; sample++ {
+			v := Stream(1, step, sample).Uint64()
+			key := fmt.Sprintf("(1,%d,%d)", step, sample)
+			if prev, ok := seen[v]; ok {
+				t.Fatalf("stream %s starts like %s", key, prev)
 			}
+			seen[v] = key
 		}
 	}
-	if Stream(1, 2, 0, 0).Uint64() != Stream(1, 2, 0, 0).Uint64() {
+	if Stream(1, 2, 0).Uint64() != Stream(1, 2, 0).Uint64() {
 		t.Error("Stream is not a function of its arguments")
 	}
 }
