@@ -208,3 +208,29 @@ func TestTrainInterruptAndFullDisk(t *testing.T) {
 		t.Errorf("%d files beside the checkpoint after the failed write", len(ents)-1)
 	}
 }
+
+// TestTrainSharedDatasets runs two steps of the tiny config on the shared
+// training images, when they are there.
+func TestTrainSharedDatasets(t *testing.T) {
+	dir := ""
+	for _, d := range []string{"/work/shared/datasets/train", "../shared/datasets/train"} {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			dir = d
+			break
+		}
+	}
+	if dir == "" {
+		t.Skip("no shared datasets (../shared/datasets/train): not checked")
+	}
+	out := filepath.Join(t.TempDir(), "tiny.safetensors")
+	r := runIPT(t, nil, nil, "train", "--config", "tiny", "--data", dir, "--steps", "2", "--batch", "2", "--progress", "json", "-o", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if n := strings.Count(string(r.stderr), `"step":`); n != 2 {
+		t.Errorf("%d progress objects, want 2: %s", n, r.stderr)
+	}
+	if _, err := ipt.Load(out, 0); err != nil {
+		t.Error(err)
+	}
+}
