@@ -22,7 +22,7 @@ package train
 //
 // ActivationBytes gives the total; at the released size (C 64, P 48, p 3,
 // 12 heads, 12+12 layers) it is 345 MiB a sample (2.7 GiB at batch 8; see
-// TestActivationBytesReleased), 57% of it the attention caches.
+// TestActivationBytesReleased), 55% of it the attention caches.
 //
 // The backward runs the forward in reverse: the losses' gradients into
 // the outputs, the tails per sample (their gradient with respect to the
