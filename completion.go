@@ -74,10 +74,13 @@ var (
 	})
 
 	valuePredictors = map[string]complete.Predictor{
-		"input":   anyFile, // images, directories, patterns; convert's checkpoint
-		"output":  anyFile, // -o PATH; convert's OUT.safetensors
-		"weights": checkpoints,
-		"format":  complete.PredictSet("png", "jpeg", "tiff", "bmp"), // when not an enum
+		"input":     anyFile, // images, directories, patterns; convert's checkpoint
+		"output":    anyFile, // -o PATH; convert's OUT.safetensors
+		"weights":   checkpoints,
+		"format":    complete.PredictSet("png", "jpeg", "tiff", "bmp"), // when not an enum
+		"image":     anyFile,                                           // compare's A and B
+		"reference": anyFile,
+		"data":      complete.PredictDirs("*"), // eval's test set
 	}
 )
 

@@ -25,6 +25,9 @@ type cli struct {
 
 	Train    trainCmd    `cmd:"" help:"Train an IPT model on folders of clean images (pre-training on several tasks)."`
 	Finetune finetuneCmd `cmd:"" help:"Fine-tune one task of a checkpoint (the released .pt files included)."`
+	Degrade  degradeCmd  `cmd:"" help:"Write the synthesised input of a task (downscaled, noisy or rainy) for a clean image."`
+	Compare  compareCmd  `cmd:"" help:"Print PSNR (RGB and Y) and SSIM of an image against a reference."`
+	Eval     evalCmd     `cmd:"" help:"Score weights, or the bicubic or identity baseline, on a test set as the paper does."`
 	Version  versionCmd  `cmd:"" help:"Print the version and the compute kernel in use."`
 
 	Completion completionCmd `cmd:"" help:"Print a script that makes bash, zsh or fish complete ipt's commands, flags and files."`
