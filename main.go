@@ -22,10 +22,13 @@ type cli struct {
 	Models  modelsCmd  `cmd:"" help:"List the checkpoints of the model directory and what each serves."`
 	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it as .safetensors with its config."`
 	Bench   benchCmd   `cmd:"" help:"Time the released-size model and the GEMM on this machine."`
-	Degrade degradeCmd `cmd:"" help:"Write the synthesised input of a task (downscaled, noisy or rainy) for a clean image."`
-	Compare compareCmd `cmd:"" help:"Print PSNR (RGB and Y) and SSIM of an image against a reference."`
-	Eval    evalCmd    `cmd:"" help:"Score weights, or the bicubic or identity baseline, on a test set as the paper does."`
-	Version versionCmd `cmd:"" help:"Print the version and the compute kernel in use."`
+
+	Train    trainCmd    `cmd:"" help:"Train an IPT model on folders of clean images (pre-training on several tasks)."`
+	Finetune finetuneCmd `cmd:"" help:"Fine-tune one task of a checkpoint (the released .pt files included)."`
+	Degrade  degradeCmd  `cmd:"" help:"Write the synthesised input of a task (downscaled, noisy or rainy) for a clean image."`
+	Compare  compareCmd  `cmd:"" help:"Print PSNR (RGB and Y) and SSIM of an image against a reference."`
+	Eval     evalCmd     `cmd:"" help:"Score weights, or the bicubic or identity baseline, on a test set as the paper does."`
+	Version  versionCmd  `cmd:"" help:"Print the version and the compute kernel in use."`
 
 	Completion completionCmd `cmd:"" help:"Print a script that makes bash, zsh or fish complete ipt's commands, flags and files."`
 }

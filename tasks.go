@@ -58,6 +58,9 @@ func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
 		}
 		return force, nil
 	}
+	if len(c.TaskNames) > 0 {
+		return namedTask(c, j, file)
+	}
 	if j.scale > 1 {
 		for t, s := range c.Scales {
 			if s == j.scale {
@@ -97,6 +100,40 @@ func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
 		}
 	}
 	return ones[0], nil
+}
+
+// namedTask picks the head of a checkpoint that names its tasks (ipt
+// train's): sr N for srN, derain for derain, and for denoising the dnN head
+// nearest to the asked σ.
+func namedTask(c ipt.Config, j job, file string) (int, error) {
+	want := ""
+	switch {
+	case j.scale > 1:
+		want = fmt.Sprintf("sr%d", j.scale)
+	case j.derain:
+		want = "derain"
+	default:
+		levels := map[int]int{}
+		for t, name := range c.TaskNames {
+			if n, ok := strings.CutPrefix(name, "dn"); ok {
+				if level, err := strconv.Atoi(n); err == nil && c.Scales[t] == 1 {
+					levels[level] = t
+				}
+			}
+		}
+		if len(levels) > 0 {
+			return nearestSigma(j.sigma, levels), nil
+		}
+	}
+	for t, name := range c.TaskNames {
+		if name == want {
+			if c.Scales[t] != j.scale {
+				return 0, fmt.Errorf("%s: head %d is named %s but its tail has scale ×%d", file, t, name, c.Scales[t])
+			}
+			return t, nil
+		}
+	}
+	return 0, usageError{fmt.Errorf("%s: the weights cannot serve %s; they were trained for %s", file, j.name, strings.Join(c.TaskNames, ", "))}
 }
 
 // nearestSigma picks the head trained for the level closest to sigma (ties

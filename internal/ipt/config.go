@@ -19,6 +19,11 @@ type Config struct {
 	EncLayers int   // transformer encoder layers
 	DecLayers int   // transformer decoder layers
 	Scales    []int // one per task: 2, 3, 4 for super-resolution, 1 otherwise
+
+	// TaskNames, when known, names what each head was trained for (sr2,
+	// dn30, derain, …): checkpoints of ipt train record it in their
+	// metadata as "tasks"; the released files do not.
+	TaskNames []string
 }
 
 // Colors is the number of image channels every IPT head and tail uses.
@@ -67,7 +72,7 @@ func (c Config) Metadata() map[string]string {
 	for i, s := range c.Scales {
 		sc[i] = strconv.Itoa(s)
 	}
-	return map[string]string{
+	m := map[string]string{
 		"format":     "ipt",
 		"n_feats":    strconv.Itoa(c.NFeats),
 		"patch_size": strconv.Itoa(c.PatchSize),
@@ -77,6 +82,10 @@ func (c Config) Metadata() map[string]string {
 		"dec_layers": strconv.Itoa(c.DecLayers),
 		"scale":      strings.Join(sc, ","),
 	}
+	if len(c.TaskNames) > 0 {
+		m["tasks"] = strings.Join(c.TaskNames, ",")
+	}
+	return m
 }
 
 // shape is a tensor shape; key → shape tables describe a checkpoint.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ipt-go/ipt/internal/weights"
 )
@@ -52,6 +53,13 @@ func FromCheckpoint(ck *weights.Checkpoint, numHeads int) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v, ok := ck.Metadata["tasks"]; ok {
+		names := strings.Split(v, ",")
+		if len(names) != cfg.Tasks() || slices.Contains(names, "") {
+			return nil, fmt.Errorf("metadata tasks %q does not name the %d tasks of the weights", v, cfg.Tasks())
+		}
+		cfg.TaskNames = names
+	}
 	return NewModel(cfg, shapes, values)
 }
 
@@ -66,5 +74,13 @@ func (m *Model) Tensors() ([]string, map[string]*weights.Tensor) {
 	return keys, out
 }
 
-// ignored reports a buffer some checkpoints carry that the forward pass does not use.
-func ignored(key string) bool { return slices.Contains(ignoredKeys, key) }
+// TrainPrefix starts the names of the training state a checkpoint written
+// by ipt train carries besides the weights (Adam's moments): the model
+// loader skips them, so such a checkpoint serves as weights too.
+const TrainPrefix = "train."
+
+// ignored reports a buffer some checkpoints carry that the forward pass
+// does not use, or training state.
+func ignored(key string) bool {
+	return slices.Contains(ignoredKeys, key) || strings.HasPrefix(key, TrainPrefix)
+}
