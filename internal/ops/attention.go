@@ -302,7 +302,7 @@ type AttentionGrad struct {
 func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
 	return &AttentionGrad{
 		dCtx:  make([]float32, batch*lq*d),
-		dQKVT: make([]float32, d*(batch*(lq+2*lk)+3*gradPad)),
+		dQKVT: make([]float32, d*(gradLD(batch*lq)+2*gradLD(batch*lk))),
 		dP:    make([]float32, lq*lk),
 	}
 }
@@ -339,9 +339,13 @@ func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut,
 	c.check("MultiHeadAttentionBackward", batch, lq, lk, d, heads)
 	nq, nk, dd := batch*lq, batch*lk, d*d
 	q, k, v, ctx := c.q[:nq*d], c.k[:nk*d], c.v[:nk*d], c.ctx[:nq*d]
+	if need := d * (gradLD(nq) + 2*gradLD(nk)); len(g.dCtx) < nq*d || len(g.dQKVT) < need {
+		panic(fmt.Sprintf("ops.MultiHeadAttentionBackward: batch %d, lq %d, lk %d, d %d on an AttentionGrad of %d and %d floats, want %d and %d",
+			batch, lq, lk, d, len(g.dCtx), len(g.dQKVT), nq*d, need))
+	}
 	dCtx := g.dCtx[:nq*d]
 	// The transposed gradients, [d, n] with leading dimension n + gradPad.
-	ldq, ldk := nq+gradPad, nk+gradPad
+	ldq, ldk := gradLD(nq), gradLD(nk)
 	dQT, dKT, dVT := g.dQKVT[:d*ldq], g.dQKVT[d*ldq:d*(ldq+ldk)], g.dQKVT[d*(ldq+ldk):d*(ldq+2*ldk)]
 	if dOutProj != nil {
 		e.Sgemm(true, false, d, d, nq, 1, dOut, d, ctx, d, 1, dOutProj, d)
@@ -413,9 +417,10 @@ func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut,
 	}
 }
 
-// gradPad pads the rows of the transposed gradients: batch·L is often a
-// power of two, and rows that many floats apart fall in the same cache sets.
-const gradPad = 16
+// gradLD is the leading dimension of a transposed gradient of n rows: padded,
+// because n = batch·L is often a power of two, and rows that many floats
+// apart fall in the same cache sets.
+func gradLD(n int) int { return n + 16 }
 
 // sameSlice reports whether a and b are the same non-empty slice.
 func sameSlice(a, b []float32) bool {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -575,4 +576,45 @@ func TestAttentionTimings(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAttentionCacheSizes checks Bytes against the documented size and that
+// a cache or scratch of the wrong shape is refused with a message naming
+// the shapes, not an index error deep inside.
+func TestAttentionCacheSizes(t *testing.T) {
+	// 4·(2·256·576 + 2·256·576 + 12·256·256) = 5,505,024 bytes a sequence,
+	// plus one row of 256 sums.
+	if got, want := NewAttentionCache(2, 256, 256, 576, 12).Bytes(), int64(2*5_505_024+4*256); got != want {
+		t.Errorf("Bytes() = %d, want %d", got, want)
+	}
+	s := attnShape{batch: 2, lq: 5, lk: 7, d: 8, heads: 2}
+	c := newAttnCase(rand.New(rand.NewPCG(13, 14)), s)
+	g := newAttnGrads(s)
+	out := make([]float32, s.batch*s.lq*s.d)
+	mustPanic := func(name, want string, f func()) {
+		t.Helper()
+		defer func() {
+			t.Helper()
+			r := recover()
+			if msg, _ := r.(string); !strings.Contains(msg, want) {
+				t.Errorf("%s: panic %v, want one containing %q", name, r, want)
+			}
+		}()
+		f()
+	}
+	mustPanic("cache for lq 6", "on a cache for batch ≤ 2, lq 6", func() {
+		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, NewAttentionCache(2, 6, 7, 8, 2))
+	})
+	mustPanic("batch 3 on a cache for 2", "batch 3", func() {
+		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, 3, s.lq, s.lk, s.d, s.heads, c.in, c.out, NewAttentionCache(2, 5, 7, 8, 2))
+	})
+	mustPanic("3 heads of 8", "3 heads do not divide d = 8", func() {
+		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, 3, c.in, c.out, NewAttentionCache(2, 5, 7, 8, 3))
+	})
+	cache := NewAttentionCache(s.batch, s.lq, s.lk, s.d, s.heads)
+	Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache)
+	mustPanic("grad for batch 1", "AttentionGrad", func() {
+		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+			s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache, NewAttentionGrad(1, s.lq, s.lk, s.d))
+	})
 }
