@@ -219,13 +219,14 @@ func MultiHeadAttentionRef(out, xq, xk, xv []float32, batch, lq, lk, d, heads in
 type AttentionCache struct {
 	batch, lq, lk, d, heads int
 	q, k, v, p, ctx, sums   []float32
+	filled                  int // the batch of the last forward; -1 before the first
 }
 
 // NewAttentionCache sizes a cache for up to batch sequences of lq queries
 // and lk keys, model width d, heads heads.
 func NewAttentionCache(batch, lq, lk, d, heads int) *AttentionCache {
 	return &AttentionCache{
-		batch: batch, lq: lq, lk: lk, d: d, heads: heads,
+		batch: batch, lq: lq, lk: lk, d: d, heads: heads, filled: -1,
 		q:    make([]float32, batch*lq*d),
 		k:    make([]float32, batch*lk*d),
 		v:    make([]float32, batch*lk*d),
@@ -258,6 +259,7 @@ func (c *AttentionCache) check(op string, batch, lq, lk, d, heads int) {
 // d and heads and at least this batch.
 func (e Exec) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache) {
 	c.check("MultiHeadAttentionTrain", batch, lq, lk, d, heads)
+	c.filled = batch
 	dd := d * d
 	q, k, v, ctx := c.q[:batch*lq*d], c.k[:batch*lk*d], c.v[:batch*lk*d], c.ctx[:batch*lq*d]
 	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
@@ -308,7 +310,8 @@ func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
 }
 
 // MultiHeadAttentionBackward is the backward of MultiHeadAttentionTrain,
-// whose cache c it reads, with the same arguments. Given dOut ([batch·lq,
+// whose cache c it reads, with the same arguments (it panics if c's last
+// forward had another batch, or g is too small). Given dOut ([batch·lq,
 // d]) it adds the gradients to dXq ([batch·lq, d]), dXk and dXv ([batch·lk,
 // d]), dInProj ([3d, d]) and dOutProj ([d, d]); a nil one is skipped (and
 // what only it needs is not computed). The outputs may alias each other
@@ -337,6 +340,9 @@ func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
 // result is the same on any number of threads.
 func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache, g *AttentionGrad) {
 	c.check("MultiHeadAttentionBackward", batch, lq, lk, d, heads)
+	if batch != c.filled {
+		panic(fmt.Sprintf("ops.MultiHeadAttentionBackward: batch %d on a cache filled by a forward of batch %d (-1: none)", batch, c.filled))
+	}
 	nq, nk, dd := batch*lq, batch*lk, d*d
 	q, k, v, ctx := c.q[:nq*d], c.k[:nk*d], c.v[:nk*d], c.ctx[:nq*d]
 	if need := d * (gradLD(nq) + 2*gradLD(nk)); len(g.dCtx) < nq*d || len(g.dQKVT) < need {

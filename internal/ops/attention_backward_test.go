@@ -612,6 +612,15 @@ func TestAttentionCacheSizes(t *testing.T) {
 		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, 3, c.in, c.out, NewAttentionCache(2, 5, 7, 8, 3))
 	})
 	cache := NewAttentionCache(s.batch, s.lq, s.lk, s.d, s.heads)
+	mustPanic("backward before forward", "forward of batch -1", func() {
+		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+			s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache, NewAttentionGrad(s.batch, s.lq, s.lk, s.d))
+	})
+	Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, 1, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache)
+	mustPanic("backward of another batch", "batch 2 on a cache filled by a forward of batch 1", func() {
+		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+			s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache, NewAttentionGrad(s.batch, s.lq, s.lk, s.d))
+	})
 	Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache)
 	mustPanic("grad for batch 1", "AttentionGrad", func() {
 		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
