@@ -328,7 +328,8 @@ func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
 //	dQ_h = scale·dS·K_h              dK_h = scale·dSᵀ·Q_h
 //	dXq += dQ·Wq, dWq += dQᵀ·xq, and the same for k and v.
 //
-// rowsum(dP ⊙ P) is taken as the row of dCtx_h · ctx_h, which is the same
+// The scale rides on the alpha of the dQ and dK products, where it costs
+// nothing. rowsum(dP ⊙ P) is taken as the row of dCtx_h · ctx_h, which is the same
 // sum (ctx_h = P·V_h) at dh rather than lk products per row. dQ, dK and dV
 // are computed transposed (dV_hᵀ = dCtx_hᵀ·P, …): products dh = 48 rows
 // tall fill the micro-tiles where 48 columns wide would not (a third
