@@ -219,13 +219,14 @@ func MultiHeadAttentionRef(out, xq, xk, xv []float32, batch, lq, lk, d, heads in
 type AttentionCache struct {
 	batch, lq, lk, d, heads int
 	q, k, v, p, ctx, sums   []float32
+	filled                  int // the batch of the last forward; -1 before the first
 }
 
 // NewAttentionCache sizes a cache for up to batch sequences of lq queries
 // and lk keys, model width d, heads heads.
 func NewAttentionCache(batch, lq, lk, d, heads int) *AttentionCache {
 	return &AttentionCache{
-		batch: batch, lq: lq, lk: lk, d: d, heads: heads,
+		batch: batch, lq: lq, lk: lk, d: d, heads: heads, filled: -1,
 		q:    make([]float32, batch*lq*d),
 		k:    make([]float32, batch*lk*d),
 		v:    make([]float32, batch*lk*d),
@@ -258,6 +259,7 @@ func (c *AttentionCache) check(op string, batch, lq, lk, d, heads int) {
 // d and heads and at least this batch.
 func (e Exec) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache) {
 	c.check("MultiHeadAttentionTrain", batch, lq, lk, d, heads)
+	c.filled = batch
 	dd := d * d
 	q, k, v, ctx := c.q[:batch*lq*d], c.k[:batch*lk*d], c.v[:batch*lk*d], c.ctx[:batch*lq*d]
 	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
@@ -288,11 +290,12 @@ func (e Exec) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, lk, 
 	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
 }
 
-// AttentionGrad is MultiHeadAttentionBackward's scratch: dCtx and dQ
-// ([batch·lq, d]), dK and dV ([batch·lk, d]) and one [lq, lk] dP per
+// AttentionGrad is MultiHeadAttentionBackward's scratch: dCtx ([batch·lq,
+// d]), the gradients of Q, K and V stored transposed (dQᵀ [d, batch·lq],
+// dKᵀ and dVᵀ [d, batch·lk], one after the other) and one [lq, lk] dP per
 // thread. One serves every layer of the same shape and any smaller batch.
 type AttentionGrad struct {
-	dCtx, dQ, dK, dV, dP []float32
+	dCtx, dQKVT, dP []float32
 }
 
 // NewAttentionGrad sizes the scratch for up to batch sequences of lq queries
@@ -300,21 +303,21 @@ type AttentionGrad struct {
 // use.
 func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
 	return &AttentionGrad{
-		dCtx: make([]float32, batch*lq*d),
-		dQ:   make([]float32, batch*lq*d),
-		dK:   make([]float32, batch*lk*d),
-		dV:   make([]float32, batch*lk*d),
-		dP:   make([]float32, lq*lk),
+		dCtx:  make([]float32, batch*lq*d),
+		dQKVT: make([]float32, d*(gradLD(batch*lq)+2*gradLD(batch*lk))),
+		dP:    make([]float32, lq*lk),
 	}
 }
 
 // MultiHeadAttentionBackward is the backward of MultiHeadAttentionTrain,
-// whose cache c it reads, with the same arguments. Given dOut ([batch·lq,
+// whose cache c it reads, with the same arguments (it panics if c's last
+// forward had another batch, or g is too small). Given dOut ([batch·lq,
 // d]) it adds the gradients to dXq ([batch·lq, d]), dXk and dXv ([batch·lk,
 // d]), dInProj ([3d, d]) and dOutProj ([d, d]); a nil one is skipped (and
 // what only it needs is not computed). The outputs may alias each other
-// (the encoder passes one slice for all three dX): each is accumulated in
-// turn. They must not alias the inputs.
+// (the encoder passes one slice for all three dX, the decoder's
+// self-attention one for dXq and dXk): each gets the sum of its
+// gradients. They must not alias the inputs.
 //
 // With P the probabilities, for each sequence and head h (scale =
 // 1/sqrt(d/heads)):
@@ -325,15 +328,32 @@ func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
 //	dQ_h = scale·dS·K_h              dK_h = scale·dSᵀ·Q_h
 //	dXq += dQ·Wq, dWq += dQᵀ·xq, and the same for k and v.
 //
-// rowsum(dP ⊙ P) is taken as the row of dCtx_h · ctx_h, which is the same
-// sum (ctx_h = P·V_h) at dh rather than lk products per row. Heads run side
-// by side as in the forward; every product writes its own columns, so the
+// The scale rides on the alpha of the dQ and dK products, where it costs
+// nothing. rowsum(dP ⊙ P) is taken as the row of dCtx_h · ctx_h, which is the same
+// sum (ctx_h = P·V_h) at dh rather than lk products per row. dQ, dK and dV
+// are computed transposed (dV_hᵀ = dCtx_hᵀ·P, …): products dh = 48 rows
+// tall fill the micro-tiles where 48 columns wide would not (a third
+// faster on AVX-512), and dWq += dQᵀ·xq then needs no transposition.
+// Where the inputs are one slice (the encoder: xq = xk = xv) the three
+// weight gradients are one product, [dQ dK dV]ᵀ·x, and where the dX are one
+// slice so are their updates, dX += [dQ dK dV]·[Wq; Wk; Wv]. Heads run side
+// by side as in the forward; every product writes its own block, so the
 // result is the same on any number of threads.
 func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache, g *AttentionGrad) {
 	c.check("MultiHeadAttentionBackward", batch, lq, lk, d, heads)
+	if batch != c.filled {
+		panic(fmt.Sprintf("ops.MultiHeadAttentionBackward: batch %d on a cache filled by a forward of batch %d (-1: none)", batch, c.filled))
+	}
 	nq, nk, dd := batch*lq, batch*lk, d*d
 	q, k, v, ctx := c.q[:nq*d], c.k[:nk*d], c.v[:nk*d], c.ctx[:nq*d]
-	dCtx, dQ, dK, dV := g.dCtx[:nq*d], g.dQ[:nq*d], g.dK[:nk*d], g.dV[:nk*d]
+	if need := d * (gradLD(nq) + 2*gradLD(nk)); len(g.dCtx) < nq*d || len(g.dQKVT) < need {
+		panic(fmt.Sprintf("ops.MultiHeadAttentionBackward: batch %d, lq %d, lk %d, d %d on an AttentionGrad of %d and %d floats, want %d and %d",
+			batch, lq, lk, d, len(g.dCtx), len(g.dQKVT), nq*d, need))
+	}
+	dCtx := g.dCtx[:nq*d]
+	// The transposed gradients, [d, n] with leading dimension n + gradPad.
+	ldq, ldk := gradLD(nq), gradLD(nk)
+	dQT, dKT, dVT := g.dQKVT[:d*ldq], g.dQKVT[d*ldq:d*(ldq+ldk)], g.dQKVT[d*(ldq+ldk):d*(ldq+2*ldk)]
 	if dOutProj != nil {
 		e.Sgemm(true, false, d, d, nq, 1, dOut, d, ctx, d, 1, dOutProj, d)
 	}
@@ -351,11 +371,12 @@ func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut,
 	}
 	forPairs(e, T, batch*heads, func(ge Exec, t, pair int) {
 		b, h := pair/heads, pair%heads
-		qo, ko := b*lq*d+h*dh, b*lk*d+h*dh // the head's first element
+		qo, ko := b*lq*d+h*dh, b*lk*d+h*dh     // the head's first element in Q and K
+		qt, kt := h*dh*ldq+b*lq, h*dh*ldk+b*lk // and in dQᵀ and dKᵀ
 		p := c.p[pair*lq*lk : (pair+1)*lq*lk]
 		dc := dCtx[qo:]
 		if needV {
-			ge.Sgemm(true, false, lk, dh, lq, 1, p, lk, dc, d, 0, dV[ko:], d)
+			ge.Sgemm(true, false, dh, lk, lq, 1, dc, d, p, lk, 0, dVT[kt:], ldk)
 		}
 		if !needQ && !needK {
 			return
@@ -367,25 +388,50 @@ func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut,
 			softmaxBackwardRowDot(ds[r*lk:(r+1)*lk], p[r*lk:(r+1)*lk], float32(dot))
 		}
 		if needQ {
-			ge.Sgemm(false, false, lq, dh, lk, scale, ds, lk, k[ko:], d, 0, dQ[qo:], d)
+			ge.Sgemm(true, true, dh, lq, lk, scale, k[ko:], d, ds, lk, 0, dQT[qt:], ldq)
 		}
 		if needK {
-			ge.Sgemm(true, false, lk, dh, lq, scale, ds, lk, q[qo:], d, 0, dK[ko:], d)
+			ge.Sgemm(true, false, dh, lk, lq, scale, q[qo:], d, ds, lk, 0, dKT[kt:], ldk)
 		}
 	})
 
-	for _, x := range []struct {
-		dX, dY, x []float32
-		n, w      int
-	}{{dXq, dQ, xq, nq, 0}, {dXk, dK, xk, nk, 1}, {dXv, dV, xv, nk, 2}} {
-		w := inProj[x.w*dd : (x.w+1)*dd]
-		if x.dX != nil {
-			e.Sgemm(false, false, x.n, d, d, 1, x.dY, d, w, d, 1, x.dX, d)
+	// The projections, in runs of consecutive ones that share an operand
+	// (when nq = nk the transposed gradients form one [3d, n] matrix).
+	parts := [3]struct {
+		dX, dYT, x []float32
+		n, ld      int
+	}{{dXq, g.dQKVT, xq, nq, ldq}, {dXk, g.dQKVT[d*ldq:], xk, nk, ldk}, {dXv, dVT, xv, nk, ldk}}
+	for i := 0; i < 3; {
+		j := i + 1
+		for j < 3 && parts[j].n == parts[i].n && sameSlice(parts[j].dX, parts[i].dX) {
+			j++
 		}
-		if dInProj != nil {
-			e.Sgemm(true, false, d, d, x.n, 1, x.dY, d, x.x, d, 1, dInProj[x.w*dd:(x.w+1)*dd], d)
+		if x := parts[i]; x.dX != nil {
+			e.Sgemm(true, false, x.n, d, (j-i)*d, 1, x.dYT, x.ld, inProj[i*dd:], d, 1, x.dX, d)
+		}
+		i = j
+	}
+	if dInProj != nil {
+		for i := 0; i < 3; {
+			j := i + 1
+			for j < 3 && parts[j].n == parts[i].n && sameSlice(parts[j].x, parts[i].x) {
+				j++
+			}
+			x := parts[i]
+			e.Sgemm(false, false, (j-i)*d, d, x.n, 1, x.dYT, x.ld, x.x, d, 1, dInProj[i*dd:], d)
+			i = j
 		}
 	}
+}
+
+// gradLD is the leading dimension of a transposed gradient of n rows: padded,
+// because n = batch·L is often a power of two, and rows that many floats
+// apart fall in the same cache sets.
+func gradLD(n int) int { return n + 16 }
+
+// sameSlice reports whether a and b are the same non-empty slice.
+func sameSlice(a, b []float32) bool {
+	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
 }
 
 // dotF64 is Σ a[i]·b[i], summed in float64: the softmax backward subtracts

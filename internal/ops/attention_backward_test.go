@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -510,4 +513,117 @@ func BenchmarkMultiHeadAttentionBackward(b *testing.B) {
 			report(b, bwdFlops)
 		})
 	}
+}
+
+// TestAttentionTimings prints the median GFLOP/s, and GFLOP per CPU-second
+// (which other processes on a shared machine disturb less), of the
+// inference forward, the training forward and the backward at the released
+// size, on the active path with 1 and 2 threads. It runs only with
+// IPT_ATTN_TIMINGS=1 (IPT_ATTN_REPS=n repetitions, default 11).
+func TestAttentionTimings(t *testing.T) {
+	if os.Getenv("IPT_ATTN_TIMINGS") == "" {
+		t.Skip("set IPT_ATTN_TIMINGS=1")
+	}
+	reps := 11
+	if r, err := strconv.Atoi(os.Getenv("IPT_ATTN_REPS")); err == nil && r > 0 {
+		reps = r
+	}
+	const l, d, heads = 256, 576, 12
+	peak := PeakGFLOPS(50 * time.Millisecond)
+	t.Logf("path %s, FMA peak %.1f GFLOP/s per core", Kernel(), peak)
+	for _, batch := range []int{1, 8} {
+		s := attnShape{batch, l, l, d, heads}
+		c := newAttnCase(rand.New(rand.NewPCG(1, 1)), s)
+		n := float64(batch * l)
+		fwdFlops := 2*4*n*d*d + 2*2*n*l*d
+		bwdFlops := 2*8*n*d*d + 2*4*n*l*d
+		cache := NewAttentionCache(batch, l, l, d, heads)
+		scratch := NewAttentionScratch(batch, l, l, d)
+		grad := NewAttentionGrad(batch, l, l, d)
+		g := newAttnGrads(s)
+		out := make([]float32, batch*l*d)
+		for _, threads := range []int{1, 2} {
+			e := Exec{Threads: threads}
+			for _, op := range []struct {
+				name  string
+				flops float64
+				run   func()
+			}{
+				{"forward", fwdFlops, func() {
+					e.MultiHeadAttention(out, c.xq, c.xk, c.xv, batch, l, l, d, heads, c.in, c.out, scratch)
+				}},
+				{"train-forward", fwdFlops, func() {
+					e.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, batch, l, l, d, heads, c.in, c.out, cache)
+				}},
+				{"backward", bwdFlops, func() {
+					e.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+						batch, l, l, d, heads, c.in, c.out, cache, grad)
+				}},
+			} {
+				op.run()
+				var gf []float64
+				cpu0 := cpuTime()
+				for range reps {
+					start := time.Now()
+					op.run()
+					gf = append(gf, op.flops/time.Since(start).Seconds()/1e9)
+				}
+				perCPU := op.flops * float64(reps) / max(1e-9, (cpuTime()-cpu0).Seconds()) / 1e9
+				slices.Sort(gf)
+				med := gf[len(gf)/2]
+				t.Logf("batch %d, %d threads, %-13s median %6.1f GFLOP/s (%4.1f%% of peak), best %6.1f, per CPU-second %6.1f (%4.1f%%)",
+					batch, threads, op.name, med, 100*med/(peak*float64(threads)), gf[len(gf)-1], perCPU, 100*perCPU/peak)
+			}
+		}
+	}
+}
+
+// TestAttentionCacheSizes checks Bytes against the documented size and that
+// a cache or scratch of the wrong shape is refused with a message naming
+// the shapes, not an index error deep inside.
+func TestAttentionCacheSizes(t *testing.T) {
+	// 4·(2·256·576 + 2·256·576 + 12·256·256) = 5,505,024 bytes a sequence,
+	// plus one row of 256 sums.
+	if got, want := NewAttentionCache(2, 256, 256, 576, 12).Bytes(), int64(2*5_505_024+4*256); got != want {
+		t.Errorf("Bytes() = %d, want %d", got, want)
+	}
+	s := attnShape{batch: 2, lq: 5, lk: 7, d: 8, heads: 2}
+	c := newAttnCase(rand.New(rand.NewPCG(13, 14)), s)
+	g := newAttnGrads(s)
+	out := make([]float32, s.batch*s.lq*s.d)
+	mustPanic := func(name, want string, f func()) {
+		t.Helper()
+		defer func() {
+			t.Helper()
+			r := recover()
+			if msg, _ := r.(string); !strings.Contains(msg, want) {
+				t.Errorf("%s: panic %v, want one containing %q", name, r, want)
+			}
+		}()
+		f()
+	}
+	mustPanic("cache for lq 6", "on a cache for batch ≤ 2, lq 6", func() {
+		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, NewAttentionCache(2, 6, 7, 8, 2))
+	})
+	mustPanic("batch 3 on a cache for 2", "batch 3", func() {
+		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, 3, s.lq, s.lk, s.d, s.heads, c.in, c.out, NewAttentionCache(2, 5, 7, 8, 2))
+	})
+	mustPanic("3 heads of 8", "3 heads do not divide d = 8", func() {
+		Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, 3, c.in, c.out, NewAttentionCache(2, 5, 7, 8, 3))
+	})
+	cache := NewAttentionCache(s.batch, s.lq, s.lk, s.d, s.heads)
+	mustPanic("backward before forward", "forward of batch -1", func() {
+		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+			s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache, NewAttentionGrad(s.batch, s.lq, s.lk, s.d))
+	})
+	Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, 1, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache)
+	mustPanic("backward of another batch", "batch 2 on a cache filled by a forward of batch 1", func() {
+		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+			s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache, NewAttentionGrad(s.batch, s.lq, s.lk, s.d))
+	})
+	Exec{}.MultiHeadAttentionTrain(out, c.xq, c.xk, c.xv, s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache)
+	mustPanic("grad for batch 1", "AttentionGrad", func() {
+		Exec{}.MultiHeadAttentionBackward(g.dXq, g.dXk, g.dXv, g.dIn, g.dOut, c.dOut, c.xq, c.xk, c.xv,
+			s.batch, s.lq, s.lk, s.d, s.heads, c.in, c.out, cache, NewAttentionGrad(1, s.lq, s.lk, s.d))
+	})
 }
