@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -179,4 +180,33 @@ func listTree(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return paths
+}
+
+// TestConvertedPtLoadsInTorch: Debian's PyTorch loads what `ipt convert`
+// writes (restricted unpickler), finds the authors' state_dict (keys, order,
+// values, position_ids) and load_state_dict(strict=True) accepts it into a
+// module with their keys and shapes.
+func TestConvertedPtLoadsInTorch(t *testing.T) {
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skipf("skipping: %s is missing (Debian's python3-torch checks what PyTorch loads)", py)
+	}
+	if out, err := exec.Command(py, "-c", `import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None and 'no module named torch')`).CombinedOutput(); err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		t.Skipf("skipping: python3-torch is not installed (%s); apt-get install -y python3-torch", lines[len(lines)-1])
+	}
+	dir := t.TempDir()
+	st := filepath.Join(dir, "tiny.safetensors")
+	pt := filepath.Join(dir, "tiny.pt")
+	// Through safetensors, as a trained checkpoint would come.
+	for _, args := range [][]string{{tinyLegacy, st}, {st, pt}} {
+		if r := runIPT(t, nil, nil, "convert", args[0], args[1], "--num-heads", "4"); r.code != 0 {
+			t.Fatalf("convert %s: exit %d: %s", args[0], r.code, r.stderr)
+		}
+	}
+	out, err := exec.Command(py, "scripts/check_written_pt.py", "--module", pt, tinyModel).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
 }
