@@ -75,7 +75,7 @@ var (
 
 	valuePredictors = map[string]complete.Predictor{
 		"input":     anyFile, // images, directories, patterns; convert's checkpoint
-		"output":    anyFile, // -o PATH; convert's OUT.safetensors
+		"output":    anyFile, // -o PATH; convert's OUT
 		"weights":   checkpoints,
 		"format":    complete.PredictSet("png", "jpeg", "tiff", "bmp"), // when not an enum
 		"image":     anyFile,                                           // compare's A and B

@@ -20,7 +20,7 @@ type cli struct {
 	Denoise denoiseCmd `cmd:"" help:"Remove Gaussian noise of a given strength."`
 	Derain  derainCmd  `cmd:"" help:"Remove rain streaks."`
 	Models  modelsCmd  `cmd:"" help:"List the checkpoints of the model directory and what each serves."`
-	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it as .safetensors with its config."`
+	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it: as .safetensors with its config, or as a PyTorch .pt."`
 	Bench   benchCmd   `cmd:"" help:"Time the released-size model and the GEMM on this machine."`
 
 	Train    trainCmd    `cmd:"" help:"Train an IPT model on folders of clean images (pre-training on several tasks)."`

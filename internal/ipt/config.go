@@ -187,7 +187,7 @@ func (c Config) expectedShapes() ([]string, map[string]shape) {
 }
 
 // ignoredKeys are buffers some checkpoints carry that the forward pass does not use.
-var ignoredKeys = []string{"body.position_encoding.position_ids"}
+var ignoredKeys = []string{PositionIDs}
 
 // InferConfig reads a config off tensor shapes (SPEC §2). numHeads is not in
 // the shapes and is passed through. The result is only a proposal: Load

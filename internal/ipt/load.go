@@ -74,6 +74,26 @@ func (m *Model) Tensors() ([]string, map[string]*weights.Tensor) {
 	return keys, out
 }
 
+// PositionIDs is the key of the buffer the authors' model registers beside the
+// position embedding (torch.arange(L) as int64, shape [1, L]): unused by the
+// forward pass, but in their state_dict.
+const PositionIDs = "body.position_encoding.position_ids"
+
+// StateDict returns what the authors' model.state_dict() holds for this
+// model, in its order: Tensors plus the position_ids buffer just before the
+// position embedding, so that their load_state_dict(strict=True) accepts it.
+func (m *Model) StateDict() ([]string, map[string]*weights.Tensor) {
+	keys, out := m.Tensors()
+	L := m.Config.SeqLen()
+	ids := make([]int64, L)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	out[PositionIDs] = &weights.Tensor{Shape: []int{1, L}, DType: weights.I64, I64: ids}
+	i := slices.Index(keys, "body.position_encoding.pe.weight")
+	return slices.Insert(keys, i, PositionIDs), out
+}
+
 // TrainPrefix starts the names of the training state a checkpoint written
 // by ipt train carries besides the weights (Adam's moments): the model
 // loader skips them, so such a checkpoint serves as weights too.

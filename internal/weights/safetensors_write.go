@@ -1,7 +1,6 @@
 package weights
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -9,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 )
@@ -27,48 +24,22 @@ func WriteSafetensors(path string, keys []string, tensors map[string]*Tensor, me
 	return nil
 }
 
-func writeSafetensors(path string, keys []string, tensors map[string]*Tensor, metadata map[string]string) (err error) {
+func writeSafetensors(path string, keys []string, tensors map[string]*Tensor, metadata map[string]string) error {
 	hdr, err := safetensorsHeader(keys, tensors, metadata)
 	if err != nil {
 		return err
 	}
-
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return unwrapPath(err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	return writeAtomic(path, func(w io.Writer) error {
+		var lenBuf [8]byte
+		binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
+		w.Write(lenBuf[:])
+		w.Write(hdr)
+		buf := make([]byte, chunkBytes)
+		for _, k := range keys {
+			writeValues(w, tensors[k], buf)
 		}
-	}()
-	w := bufio.NewWriterSize(f, chunkBytes)
-	var lenBuf [8]byte
-	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
-	w.Write(lenBuf[:])
-	w.Write(hdr)
-	buf := make([]byte, chunkBytes)
-	for _, k := range keys {
-		writeValues(w, tensors[k], buf)
-	}
-	// bufio.Writer keeps the first write error; Flush reports it.
-	if err := w.Flush(); err != nil {
-		return unwrapPath(err)
-	}
-	if err := f.Sync(); err != nil {
-		return unwrapPath(err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return unwrapPath(err)
-	}
-	if err := f.Close(); err != nil {
-		return unwrapPath(err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return nil
+		return nil
+	})
 }
 
 // safetensorsHeader checks the tensors and returns the JSON header, padded
@@ -107,17 +78,11 @@ func safetensorsHeader(keys []string, tensors map[string]*Tensor, metadata map[s
 			return nil, fmt.Errorf("%s: no such tensor", k)
 		}
 		seen[k] = true
-		n, ok := numElements(t.Shape)
-		if !ok {
-			return nil, fmt.Errorf("%s: bad shape %v", k, t.Shape)
+		dt, n, err := writtenDType(k, t)
+		if err != nil {
+			return nil, err
 		}
-		dt, size, have := F32, 4, len(t.F32)
-		if t.F32 == nil && t.I64 != nil {
-			dt, size, have = I64, 8, len(t.I64)
-		}
-		if have != n {
-			return nil, fmt.Errorf("%s: %d values for shape %v", k, have, t.Shape)
-		}
+		size := dt.size()
 		if i > 0 || len(metadata) > 0 {
 			h.WriteByte(',')
 		}
@@ -139,9 +104,28 @@ func safetensorsHeader(keys []string, tensors map[string]*Tensor, metadata map[s
 	return h.Bytes(), nil
 }
 
+// writtenDType checks that t's values fill its shape and says how the
+// writers store it: F32 if it has float values, else I64 if it has integer
+// ones; n is its number of elements.
+func writtenDType(key string, t *Tensor) (dt DType, n int, err error) {
+	n, ok := numElements(t.Shape)
+	if !ok {
+		return "", 0, fmt.Errorf("%s: bad shape %v", key, t.Shape)
+	}
+	dt, have := F32, len(t.F32)
+	if t.F32 == nil && t.I64 != nil {
+		dt, have = I64, len(t.I64)
+	}
+	if have != n {
+		return "", 0, fmt.Errorf("%s: %d values for shape %v", key, have, t.Shape)
+	}
+	return dt, n, nil
+}
+
 // writeValues writes t's values little-endian, F32 if it has them, else I64,
-// converting through buf.
-func writeValues(w io.Writer, t *Tensor, buf []byte) {
+// converting through buf, and returns how many bytes that is. Write errors
+// are left to w (a bufio.Writer keeps the first).
+func writeValues(w io.Writer, t *Tensor, buf []byte) int64 {
 	if t.F32 != nil {
 		for v := t.F32; len(v) > 0; {
 			n := min(len(v), len(buf)/4)
@@ -151,7 +135,7 @@ func writeValues(w io.Writer, t *Tensor, buf []byte) {
 			w.Write(buf[:4*n])
 			v = v[n:]
 		}
-		return
+		return 4 * int64(len(t.F32))
 	}
 	for v := t.I64; len(v) > 0; {
 		n := min(len(v), len(buf)/8)
@@ -161,6 +145,7 @@ func writeValues(w io.Writer, t *Tensor, buf []byte) {
 		w.Write(buf[:8*n])
 		v = v[n:]
 	}
+	return 8 * int64(len(t.I64))
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
