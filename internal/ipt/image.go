@@ -98,18 +98,19 @@ func (im *Image) padTo(h, w int) *Image {
 	out := NewImage(h, w)
 	for c := 0; c < Colors; c++ {
 		for y := 0; y < h; y++ {
-			src := im.Pix[(c*im.H+reflect(y, im.H))*im.W:]
+			src := im.Pix[(c*im.H+Reflect(y, im.H))*im.W:]
 			dst := out.Pix[(c*h+y)*w : (c*h+y+1)*w]
 			for x := range dst {
-				dst[x] = src[reflect(x, im.W)]
+				dst[x] = src[Reflect(x, im.W)]
 			}
 		}
 	}
 	return out
 }
 
-// reflect maps any index to [0, n) by symmetric reflection (period 2n).
-func reflect(i, n int) int {
+// Reflect maps any index to [0, n) by symmetric reflection with the edge
+// sample repeated (period 2n; MATLAB's aux = [1:n, n:-1:1], 0-based).
+func Reflect(i, n int) int {
 	m := i % (2 * n)
 	if m < 0 {
 		m += 2 * n

@@ -146,24 +146,11 @@ func contributions(inLen, outLen int, scale float64) *weights {
 			j := left + float64(k) // 1-based input index
 			wts[k] = kernel(u - j)
 			sum += wts[k]
-			idx[k] = mirror(int(j)-1, inLen)
+			idx[k] = ipt.Reflect(int(j)-1, inLen)
 		}
 		for k := range wts {
 			wts[k] /= sum
 		}
 	}
 	return c
-}
-
-// mirror maps a 0-based index to [0, n) by symmetric reflection with the
-// edge sample repeated (MATLAB's aux = [1:n, n:-1:1]).
-func mirror(i, n int) int {
-	m := i % (2 * n)
-	if m < 0 {
-		m += 2 * n
-	}
-	if m >= n {
-		m = 2*n - 1 - m
-	}
-	return m
 }
