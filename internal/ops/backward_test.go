@@ -548,3 +548,36 @@ func TestReshapeBackwardAccumulates(t *testing.T) {
 		}
 	}
 }
+
+// TestSumRowsPaths checks SumRows on every path's vector Add against float64
+// column sums, with row counts around its 16-row groups and widths around
+// its 512-column blocks and the 8-lane vectors.
+func TestSumRowsPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 15))
+	defer activeKernel.Store(activeKernel.Load())
+	for _, c := range kernelTable {
+		if c.missing != "" {
+			continue
+		}
+		activeKernel.Store(c.k)
+		for _, rows := range []int{1, 15, 16, 17, 40} {
+			for _, n := range []int{1, 7, 9, 511, 513, 600} {
+				x := randSlice(rng, rows*n+(n-1)/2) // a partial last row is not a row
+				init := randSlice(rng, n)
+				got := slices.Clone(init)
+				SumRows(got, x)
+				want := make([]float32, n)
+				for j := range want {
+					s := float64(init[j])
+					for r := 0; r < rows; r++ {
+						s += float64(x[r*n+j])
+					}
+					want[j] = float32(s)
+				}
+				if e := relErr(got, want); e > 1e-6 {
+					t.Errorf("%s: rows=%d n=%d: relative error %.3g", c.k.name, rows, n, e)
+				}
+			}
+		}
+	}
+}
