@@ -323,7 +323,8 @@ func TestConv2dBackwardPaths(t *testing.T) {
 }
 
 // TestConv2dBackwardThreads: the same bits on any number of threads, with
-// products and channel loops split as finely as they go.
+// products and channel loops split as finely as they go (the forward's
+// im2col too).
 func TestConv2dBackwardThreads(t *testing.T) {
 	defer func(g, c int) { gemmThreadWork, byChannelWork = g, c }(gemmThreadWork, byChannelWork)
 	gemmThreadWork, byChannelWork = 1, 1
@@ -332,6 +333,16 @@ func TestConv2dBackwardThreads(t *testing.T) {
 	for _, kern := range gemmKernels(t) {
 		defer activeKernel.Store(activeKernel.Swap(kern))
 		for _, c := range cases {
+			fwd := func(threads int) []float32 {
+				out := zeros(c.cout * c.h * c.w)
+				Exec{Threads: threads}.Conv2d(out, c.in, c.cin, c.h, c.w, c.wt, c.init[2], c.cout, c.k, zeros(max(1, Conv2dScratch(c.cin, c.h, c.w, c.k))))
+				return out
+			}
+			for _, threads := range []int{2, 5} {
+				if !bitsEqual(fwd(threads), fwd(1)) {
+					t.Errorf("%s: %v: forward on %d threads differs from 1", kern.name, c, threads)
+				}
+			}
 			for _, rows := range []int{c.h, 3} {
 				one := c.run(Exec{Threads: 1}, rows)
 				for _, threads := range []int{2, 3, 5} {

@@ -45,7 +45,7 @@ func (e Exec) Conv2d(out, in []float32, cin, h, w int, weight, bias []float32, c
 			rows := min(band, h-y0)
 			n := rows * w
 			cols := scratch[:kk*n]
-			im2col(cols, in, cin, h, w, k, y0, rows)
+			e.im2col(cols, in, cin, h, w, k, y0, rows)
 			e.Sgemm(false, false, cout, n, kk, 1, weight, kk, cols, n, 0, out[y0*w:], hw)
 		}
 	}
