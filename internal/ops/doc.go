@@ -10,11 +10,10 @@
 // SumChannels, AddChannelBias's, in conv.go; LinearBackward, ReLUBackward
 // and SumRows, AddRowBias's, in linear.go; LayerNormBackward in
 // layernorm.go; the reshapes' in reshape.go), with a *Ref oracle where it
-// computes. Backwards
-// accumulate, as in llm.c: each gradient output gets ∂L/∂· added to it
-// (callers zero them), and a nil gradient output is skipped. The
-// convolution and linear backwards run on the forward's GEMM and give the
-// same bits on any number of threads.
+// computes. Backwards accumulate, as in llm.c: each gradient output gets
+// ∂L/∂· added to it (callers zero them), and a nil gradient output is
+// skipped. The convolution and linear backwards run on the forward's GEMM
+// and give the same bits on any number of threads.
 //
 // Sgemm's kernels: generic (plain Go, the oracle), avx2 (AVX2+FMA) and
 // avx512 (AVX-512F), the last one the CPU has being the default. The
