@@ -295,11 +295,15 @@ func TestConv2dBackwardPaths(t *testing.T) {
 	if testing.Short() {
 		shapes = shapes[5:]
 	}
+	kernels := gemmKernels(t)
 	var cases []*convCase
 	for _, s := range shapes {
+		if s[0]*s[1]*s[4]*s[4]*s[2]*s[3] > 1<<22 && !anyFastPath(kernels) {
+			continue
+		}
 		cases = append(cases, newConvCase(rng, s[0], s[1], s[2], s[3], s[4]))
 	}
-	for _, kern := range gemmKernels(t) {
+	for _, kern := range kernels {
 		t.Run(kern.name, func(t *testing.T) {
 			defer activeKernel.Store(activeKernel.Swap(kern))
 			for _, c := range cases {
@@ -323,7 +327,8 @@ func TestConv2dBackwardPaths(t *testing.T) {
 }
 
 // TestConv2dBackwardThreads: the same bits on any number of threads, with
-// products and channel loops split as finely as they go.
+// products and channel loops split as finely as they go (the forward's
+// im2col too).
 func TestConv2dBackwardThreads(t *testing.T) {
 	defer func(g, c int) { gemmThreadWork, byChannelWork = g, c }(gemmThreadWork, byChannelWork)
 	gemmThreadWork, byChannelWork = 1, 1
@@ -332,6 +337,16 @@ func TestConv2dBackwardThreads(t *testing.T) {
 	for _, kern := range gemmKernels(t) {
 		defer activeKernel.Store(activeKernel.Swap(kern))
 		for _, c := range cases {
+			fwd := func(threads int) []float32 {
+				out := zeros(c.cout * c.h * c.w)
+				Exec{Threads: threads}.Conv2d(out, c.in, c.cin, c.h, c.w, c.wt, c.init[2], c.cout, c.k, zeros(max(1, Conv2dScratch(c.cin, c.h, c.w, c.k))))
+				return out
+			}
+			for _, threads := range []int{2, 5} {
+				if !bitsEqual(fwd(threads), fwd(1)) {
+					t.Errorf("%s: %v: forward on %d threads differs from 1", kern.name, c, threads)
+				}
+			}
 			for _, rows := range []int{c.h, 3} {
 				one := c.run(Exec{Threads: 1}, rows)
 				for _, threads := range []int{2, 3, 5} {
@@ -352,6 +367,12 @@ func TestConv2dBackwardThreads(t *testing.T) {
 // that the small shapes miss. Both run every small shape.
 func slowPath(kern *gemmKernel) bool {
 	return kern.name == genericKernel.name || strings.HasSuffix(kern.name, "-tinyblocks")
+}
+
+// anyFastPath reports whether some kernel runs the large shapes (so their
+// reference is worth computing).
+func anyFastPath(kernels []*gemmKernel) bool {
+	return slices.ContainsFunc(kernels, func(k *gemmKernel) bool { return !slowPath(k) })
 }
 
 func bitsEqual(a, b []float32) bool {
@@ -408,8 +429,12 @@ func TestLinearBackwardPaths(t *testing.T) {
 		init, want  [3][]float32
 		large       bool
 	}
+	kernels := gemmKernels(t)
 	var cases []*linCase
 	for _, s := range shapes {
+		if s[0]*s[1]*s[2] > 1<<22 && !anyFastPath(kernels) {
+			continue
+		}
 		c := &linCase{m: s[0], in: s[1], out: s[2]}
 		c.x, c.wt, c.dOut = randSlice(rng, c.m*c.in), randSlice(rng, c.out*c.in), randSlice(rng, c.m*c.out)
 		for i, n := range []int{c.m * c.in, c.out * c.in, c.out} {
@@ -423,7 +448,7 @@ func TestLinearBackwardPaths(t *testing.T) {
 		cases = append(cases, c)
 	}
 	names := [3]string{"dX", "dWeight", "dBias"}
-	for _, kern := range gemmKernels(t) {
+	for _, kern := range kernels {
 		t.Run(kern.name, func(t *testing.T) {
 			defer activeKernel.Store(activeKernel.Swap(kern))
 			for _, c := range cases {
@@ -544,6 +569,39 @@ func TestReshapeBackwardAccumulates(t *testing.T) {
 		for i := range got {
 			if got[i] != init[i]+moved[i] {
 				t.Fatalf("%sBackward: [%d] = %v, want %v + %v", tc.name, i, got[i], init[i], moved[i])
+			}
+		}
+	}
+}
+
+// TestSumRowsPaths checks SumRows on every path's vector Add against float64
+// column sums, with row counts around its 16-row groups and widths around
+// its 512-column blocks and the 8-lane vectors.
+func TestSumRowsPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 15))
+	defer activeKernel.Store(activeKernel.Load())
+	for _, c := range kernelTable {
+		if c.missing != "" {
+			continue
+		}
+		activeKernel.Store(c.k)
+		for _, rows := range []int{1, 15, 16, 17, 40} {
+			for _, n := range []int{1, 7, 9, 511, 513, 600} {
+				x := randSlice(rng, rows*n+(n-1)/2) // a partial last row is not a row
+				init := randSlice(rng, n)
+				got := slices.Clone(init)
+				SumRows(got, x)
+				want := make([]float32, n)
+				for j := range want {
+					s := float64(init[j])
+					for r := 0; r < rows; r++ {
+						s += float64(x[r*n+j])
+					}
+					want[j] = float32(s)
+				}
+				if e := relErr(got, want); e > 1e-6 {
+					t.Errorf("%s: rows=%d n=%d: relative error %.3g", c.k.name, rows, n, e)
+				}
 			}
 		}
 	}

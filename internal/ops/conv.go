@@ -45,7 +45,7 @@ func (e Exec) Conv2d(out, in []float32, cin, h, w int, weight, bias []float32, c
 			rows := min(band, h-y0)
 			n := rows * w
 			cols := scratch[:kk*n]
-			im2col(cols, in, cin, h, w, k, y0, rows)
+			e.im2col(cols, in, cin, h, w, k, y0, rows)
 			e.Sgemm(false, false, cout, n, kk, 1, weight, kk, cols, n, 0, out[y0*w:], hw)
 		}
 	}
@@ -144,7 +144,7 @@ func Conv2dBackward(dIn, dWeight, dBias, dOut, in []float32, cin, h, w int, weig
 // Per band of rows (the whole image when scratch holds it), two GEMMs on
 // the im2col matrix cols ([cin·k·k, n]) of the forward:
 //
-//	dWeight += dOut[:, band] · colsᵀ       (k dimension n = rows·w, large)
+//	dWeightᵀ = cols · dOut[:, band]ᵀ       (k dimension n = rows·w), added into dWeight
 //	dCols    = weightᵀ · dOut[:, band]     (into scratch), then col2im into dIn
 //
 // The results do not depend on e's threads; dWeight depends on the band
@@ -171,6 +171,15 @@ func (e Exec) Conv2dBackward(dIn, dWeight, dBias, dOut, in []float32, cin, h, w 
 	if len(scratch) < kk*w {
 		panic(fmt.Sprintf("ops.Conv2dBackward: scratch has %d values, want at least %d (one unrolled row of %d×%d×%d×%d)", len(scratch), kk*w, cin, k, k, w))
 	}
+	var dwt []float32 // dWeightᵀ of a band, [kk, cout]
+	if dWeight != nil {
+		p := transposePool.Get().(*[]float32)
+		defer transposePool.Put(p)
+		if cap(*p) < kk*cout {
+			*p = make([]float32, kk*cout)
+		}
+		dwt = (*p)[:kk*cout]
+	}
 	band := min(h, len(scratch)/(kk*w))
 	for y0 := 0; y0 < h; y0 += band {
 		rows := min(band, h-y0)
@@ -178,11 +187,27 @@ func (e Exec) Conv2dBackward(dIn, dWeight, dBias, dOut, in []float32, cin, h, w 
 		cols := scratch[:kk*n]
 		if dWeight != nil {
 			e.im2col(cols, in, cin, h, w, k, y0, rows)
-			e.Sgemm(false, true, cout, kk, n, 1, dOut[y0*w:], hw, cols, n, 1, dWeight, kk)
+			// As dWeightᵀ = cols · dOutᵀ: cols, the large operand, is read
+			// in place rather than transposed into packed slivers.
+			e.Sgemm(false, true, kk, cout, n, 1, cols, n, dOut[y0*w:], hw, 0, dwt, cout)
+			addTransposed(dWeight, dwt, kk, cout)
 		}
 		if dIn != nil {
 			e.Sgemm(true, false, kk, n, cout, 1, weight, kk, dOut[y0*w:], hw, 0, cols, n)
 			e.col2im(dIn, cols, cin, h, w, k, y0, rows)
+		}
+	}
+}
+
+// transposePool holds Conv2dBackward's dWeightᵀ buffers.
+var transposePool = sync.Pool{New: func() any { return new([]float32) }}
+
+// addTransposed adds bᵀ to a: a[j, i] += b[i, j] for b [rows, cols].
+func addTransposed(a, b []float32, rows, cols int) {
+	a, b = a[:rows*cols], b[:rows*cols]
+	for i := 0; i < rows; i++ {
+		for j, v := range b[i*cols : (i+1)*cols] {
+			a[j*rows+i] += v
 		}
 	}
 }

@@ -6,14 +6,14 @@
 // specification and the oracle of the tests; the fast versions build on
 // Sgemm, whose kernels are chosen once per process by CPU feature.
 //
-// The backward of each op sits beside its forward (Conv2dBackward in
-// conv.go; LinearBackward, ReLUBackward and the bias sums SumRows and
-// SumChannels in linear.go; LayerNormBackward in layernorm.go; the
-// reshapes' in reshape.go), with a *Ref oracle where it computes. Backwards
-// accumulate, as in llm.c: each gradient output gets ∂L/∂· added to it
-// (callers zero them), and a nil gradient output is skipped. The
-// convolution and linear backwards run on the forward's GEMM and give the
-// same bits on any number of threads.
+// The backward of each op sits beside its forward (Conv2dBackward and
+// SumChannels, AddChannelBias's, in conv.go; LinearBackward, ReLUBackward
+// and SumRows, AddRowBias's, in linear.go; LayerNormBackward in
+// layernorm.go; the reshapes' in reshape.go), with a *Ref oracle where it
+// computes. Backwards accumulate, as in llm.c: each gradient output gets
+// ∂L/∂· added to it (callers zero them), and a nil gradient output is
+// skipped. The convolution and linear backwards run on the forward's GEMM
+// and give the same bits on any number of threads.
 //
 // Sgemm's kernels: generic (plain Go, the oracle), avx2 (AVX2+FMA) and
 // avx512 (AVX-512F), the last one the CPU has being the default. The

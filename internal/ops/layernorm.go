@@ -56,39 +56,41 @@ func LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []f
 	if dBeta != nil {
 		sb = make([]float64, d)
 	}
+	var xh []float64 // the row's x̂
+	if dX != nil || dGamma != nil {
+		xh = make([]float64, d)
+	}
 	for r := 0; r < m; r++ {
 		dy := dOut[r*d : (r+1)*d]
-		if sb != nil {
-			for j, v := range dy {
-				sb[j] += float64(v)
-			}
+		for j, v := range sb {
+			sb[j] = v + float64(dy[j])
 		}
-		if sg == nil && dX == nil {
+		if xh == nil {
 			continue
 		}
 		row := x[r*d : (r+1)*d]
 		mean, inv := rowMoments(row, eps)
-		if sg != nil {
-			for j, v := range dy {
-				sg[j] += float64(v) * (float64(row[j]) - mean) * inv
-			}
+		for j, v := range row {
+			xh[j] = (float64(v) - mean) * inv
+		}
+		for j, v := range sg {
+			sg[j] = v + float64(dy[j])*xh[j]
 		}
 		if dX == nil {
 			continue
 		}
 		gamma := gamma[:d]
-		var s1, s2 float64 // Σ g, Σ g·x̂
+		var m1, m2 float64 // mean(g), mean(g·x̂)
 		for j, v := range dy {
 			g := float64(v) * float64(gamma[j])
-			s1 += g
-			s2 += g * (float64(row[j]) - mean) * inv
+			m1 += g
+			m2 += g * xh[j]
 		}
-		s1 /= float64(d)
-		s2 /= float64(d)
+		m1 /= float64(d)
+		m2 /= float64(d)
 		dx := dX[r*d : (r+1)*d]
 		for j, v := range dy {
-			xh := (float64(row[j]) - mean) * inv
-			dx[j] += float32((float64(v)*float64(gamma[j]) - s1 - xh*s2) * inv)
+			dx[j] += float32((float64(v)*float64(gamma[j]) - m1 - xh[j]*m2) * inv)
 		}
 	}
 	for j, s := range sg {

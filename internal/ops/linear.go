@@ -181,22 +181,30 @@ func ReLUBackward(dX, dOut, y []float32) {
 }
 
 // SumRows adds the column sums of x ([len(x)/len(dBias), len(dBias)]) to
-// dBias: the backward of AddRowBias. Sums are taken in float64, a block of
-// columns at a time so the accumulators stay on the stack.
+// dBias: the backward of AddRowBias. Each block of columns sums groups of
+// sumRowsGroup rows in float32 with the vector Add, and the groups' sums in
+// float64: the error stays that of a 16-term float32 sum, at the speed of
+// the vector loop.
 func SumRows(dBias, x []float32) {
 	n := len(dBias)
 	if n == 0 {
 		return
 	}
 	rows := len(x) / n
+	add := activeKernel.Load().add // exact, so any path gives the same bits
 	const block = 512
 	var acc [block]float64
+	var part [block]float32
 	for j0 := 0; j0 < n; j0 += block {
 		j1 := min(n, j0+block)
-		a := acc[:j1-j0]
+		a, p := acc[:j1-j0], part[:j1-j0]
 		clear(a)
-		for r := 0; r < rows; r++ {
-			for j, v := range x[r*n+j0 : r*n+j1] {
+		for r0 := 0; r0 < rows; r0 += sumRowsGroup {
+			copy(p, x[r0*n+j0:r0*n+j1])
+			for r := r0 + 1; r < min(rows, r0+sumRowsGroup); r++ {
+				add(p, x[r*n+j0:r*n+j1])
+			}
+			for j, v := range p {
 				a[j] += float64(v)
 			}
 		}
@@ -205,3 +213,6 @@ func SumRows(dBias, x []float32) {
 		}
 	}
 }
+
+// sumRowsGroup is how many rows SumRows adds in float32 before float64.
+const sumRowsGroup = 16
