@@ -1,6 +1,7 @@
 // Package asm holds the single-precision GEMM micro-kernels: a generic Go
-// version (SgemmGeneric, the specification and test oracle) and, on amd64,
-// assembly versions generated with avo by the program in _gen:
+// version (SgemmGeneric, the specification and test oracle), Sgemm2x4Go (the
+// same arithmetic with its sums in registers: the plain-Go path's tile) and,
+// on amd64, assembly versions generated with avo by the program in _gen:
 //
 //	Sgemm6x16AVX2     6×16 tile, 12 ymm accumulators (AVX2 + FMA3)
 //	Sgemm12x32AVX512  12×32 tile, 24 zmm accumulators (AVX-512F)

@@ -42,11 +42,11 @@ type kernelChoice struct {
 	auto    bool   // may be chosen without being asked for
 }
 
+// The plain-Go path: asm.Sgemm2x4Go, whose eight sums stay in registers
+// (see there why 2×4); its blocks are small enough for any cache.
 var genericKernel = &gemmKernel{
-	name: "generic", mr: 6, nr: 16, mc: 96, kc: 256, nc: 4080,
-	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
-		asm.SgemmGeneric(6, 16, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
-	},
+	name: "generic", mr: 2, nr: 4, mc: 96, kc: 256, nc: 4080,
+	tile:         asm.Sgemm2x4Go,
 	softmax:      softmaxUnnormalised,
 	add:          addGo,
 	addBiasReLU:  addBiasReLUGo,
@@ -92,7 +92,7 @@ func defaultKernel() *gemmKernel {
 // SetKernel selects the GEMM path by name, or "auto" (or "") for the
 // default. The paths, detected once per process and applied per Sgemm call:
 //
-//	generic  plain Go (asm.SgemmGeneric); always available
+//	generic  plain Go (asm.Sgemm2x4Go); always available
 //	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3
 //	avx512   asm.Sgemm12x32AVX512; needs AVX-512F
 //
