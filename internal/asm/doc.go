@@ -27,3 +27,4 @@
 package asm
 
 //go:generate go run -C _gen . -out ../sgemm_amd64.s -stubs ../sgemm_amd64.go -pkg asm
+//go:generate go run -C _gen ./neon -out ../sgemm_arm64.s
