@@ -42,11 +42,11 @@ type kernelChoice struct {
 	auto    bool   // may be chosen without being asked for
 }
 
+// The plain-Go path: asm.Sgemm2x4Go, whose eight sums stay in registers
+// (see there why 2×4); its blocks are small enough for any cache.
 var genericKernel = &gemmKernel{
-	name: "generic", mr: 6, nr: 16, mc: 96, kc: 256, nc: 4080,
-	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
-		asm.SgemmGeneric(6, 16, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta)
-	},
+	name: "generic", mr: 2, nr: 4, mc: 96, kc: 256, nc: 4080,
+	tile:         asm.Sgemm2x4Go,
 	softmax:      softmaxUnnormalised,
 	add:          addGo,
 	addBiasReLU:  addBiasReLUGo,
@@ -56,7 +56,7 @@ var genericKernel = &gemmKernel{
 }
 
 var (
-	kernelTable  []kernelChoice // generic first, then the platform's (cpu_amd64.go)
+	kernelTable  []kernelChoice // generic first, then the platform's (cpu_amd64.go, cpu_arm64.go)
 	activeKernel atomic.Pointer[gemmKernel]
 	kernelErr    error
 )
@@ -92,13 +92,14 @@ func defaultKernel() *gemmKernel {
 // SetKernel selects the GEMM path by name, or "auto" (or "") for the
 // default. The paths, detected once per process and applied per Sgemm call:
 //
-//	generic  plain Go (asm.SgemmGeneric); always available
+//	generic  plain Go (asm.Sgemm2x4Go); always available
 //	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3
 //	avx512   asm.Sgemm12x32AVX512; needs AVX-512F
+//	neon     asm.Sgemm8x12NEON; arm64 (ASIMD)
 //
 // The default is the last of them the CPU can run.
 //
-// The environment variable IPT_CPU=generic|avx2|avx512 is applied the same
+// The environment variable IPT_CPU=generic|avx2|avx512|neon is applied the same
 // way at start-up; when it cannot be honoured the default stays in force
 // and KernelError says why.
 //
@@ -125,7 +126,8 @@ func SetKernel(name string) error {
 	return fmt.Errorf("unknown GEMM kernel %q (want auto, %s)", name, strings.Join(names, ", "))
 }
 
-// Kernel returns the name of the GEMM path in use: generic, avx2 or avx512.
+// Kernel returns the name of the GEMM path in use: generic, avx2, avx512 or
+// neon.
 func Kernel() string { return activeKernel.Load().name }
 
 // KernelError reports why the IPT_CPU environment variable could not be

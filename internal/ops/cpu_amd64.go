@@ -122,5 +122,6 @@ func platformKernels() []kernelChoice {
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},
 		{k: avx512Kernel, missing: avx512, auto: true},
+		{k: &gemmKernel{name: "neon"}, missing: "an arm64 path; this is amd64"},
 	}
 }

@@ -1,4 +1,4 @@
-//go:build purego || !amd64
+//go:build purego || !(amd64 || arm64)
 
 package ops
 
@@ -14,5 +14,6 @@ func platformKernels() []kernelChoice {
 	return []kernelChoice{
 		{k: &gemmKernel{name: "avx2"}, missing: why},
 		{k: &gemmKernel{name: "avx512"}, missing: why},
+		{k: &gemmKernel{name: "neon"}, missing: why},
 	}
 }

@@ -68,6 +68,10 @@ func packCols(dst, src []float32, ld, r0, rows, c0, cols, w int) {
 		row := src[(r0+r)*ld+c0 : (r0+r)*ld+c0+cols]
 		d := dst[r*w:]
 		switch w {
+		case 4:
+			for s := 0; s < nfull; s++ {
+				*(*[4]float32)(d[s*rows*4:]) = [4]float32(row[s*4:])
+			}
 		case 16:
 			for s := 0; s < nfull; s++ {
 				*(*[16]float32)(d[s*rows*16:]) = [16]float32(row[s*16:])

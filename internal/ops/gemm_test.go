@@ -355,7 +355,7 @@ func TestPack(t *testing.T) {
 		}
 	}
 	for t8name, t8 := range t8s {
-		for _, w := range []int{6, 8, 12, 16, 32} {
+		for _, w := range []int{4, 6, 8, 12, 16, 32} {
 			testPackW(t, src, ld, w, t8name, t8)
 		}
 	}

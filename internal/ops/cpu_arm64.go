@@ -1,0 +1,92 @@
+//go:build !purego
+
+package ops
+
+import (
+	"github.com/ipt-go/ipt/internal/asm"
+	"github.com/klauspost/cpuid/v2"
+)
+
+// Blocking: a KC×12 B sliver (12 KiB at KC 256) stays in L1 (64 KiB on
+// Neoverse, 128 KiB on Apple cores) with the eight rows of A it meets; the
+// MC×KC block of A (128 KiB) in L2; NC (a multiple of 12) bounds the B
+// panel. Not tuned on hardware: no arm64 machine was at hand.
+var neonKernel = &gemmKernel{
+	name: "neon", mr: 8, nr: 12, mc: 128, kc: 256, nc: 4080,
+	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+		asm.Sgemm8x12NEON(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
+	},
+	softmax:      softmaxNEON,
+	add:          addNEON,
+	addBiasReLU:  addBiasReLUNEON,
+	layerNormRow: layerNormRowNEON,
+	peak:         asm.PeakFMANEON,
+	flopsPerTrip: 24 * 4 * 2,
+}
+
+// softmaxNEON is softmaxUnnormalised with the multiple-of-4 part of the row
+// in assembly.
+func softmaxNEON(x []float32) float32 {
+	n4 := len(x) &^ 3
+	if n4 == 0 {
+		return softmaxUnnormalised(x)
+	}
+	m := asm.MaxNEON(x[:n4])
+	for _, v := range x[n4:] {
+		m = max(m, v)
+	}
+	s := asm.ExpSubSumNEON(x[:n4], m)
+	for i := n4; i < len(x); i++ {
+		e := expNeg(x[i] - m)
+		x[i] = e
+		s += e
+	}
+	return s
+}
+
+// addNEON is Add with the multiple-of-4 part in assembly.
+func addNEON(dst, src []float32) {
+	src = src[:len(dst)]
+	n4 := len(dst) &^ 3
+	if n4 > 0 {
+		asm.AddNEON(dst[:n4], src[:n4])
+	}
+	addGo(dst[n4:], src[n4:])
+}
+
+// addBiasReLUNEON is AddBiasReLU in assembly when the rows are a multiple
+// of 4 wide and x holds whole rows, else in Go.
+func addBiasReLUNEON(x, bias []float32) {
+	if n := len(bias); n == 0 || n%4 != 0 || len(x)%n != 0 {
+		addBiasReLUGo(x, bias)
+		return
+	}
+	asm.AddBiasReLUNEON(x, bias)
+}
+
+// layerNormRowNEON is one row of LayerNorm in assembly when its length is
+// a multiple of 4, else in Go.
+func layerNormRowNEON(out, x, gamma, beta []float32, eps float64) {
+	d := len(x)
+	if d == 0 || d%4 != 0 {
+		layerNormRowGo(out, x, gamma, beta, eps)
+		return
+	}
+	asm.LayerNormRowNEON(out[:d], x, gamma[:d], beta[:d], eps)
+}
+
+// platformKernels lists the NEON kernel, chosen automatically, and the
+// amd64 ones as unusable. ASIMD is mandatory on arm64 (Go requires ARMv8-A);
+// the NEON path is refused only if cpuid saw the CPU's features and ASIMD
+// was not among them.
+func platformKernels() []kernelChoice {
+	neon := ""
+	if cpuid.CPU.Supports(cpuid.FP) && !cpuid.CPU.Supports(cpuid.ASIMD) {
+		neon = "CPU lacks ASIMD"
+	}
+	return []kernelChoice{
+		{k: &gemmKernel{name: "avx2"}, missing: "an amd64 path; this is arm64"},
+		{k: &gemmKernel{name: "avx512"}, missing: "an amd64 path; this is arm64"},
+		{k: neonKernel, missing: neon, auto: true},
+	}
+}
