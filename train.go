@@ -328,14 +328,24 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 			fmt.Fprintf(os.Stderr, "ipt: "+format+"\n", a...)
 		}
 	}
-	maxScale := 1
+	// Images too small for the largest crop (×4: 4·P) still serve the
+	// tasks with smaller ones; an image smaller than every crop is skipped.
+	minScale := tasks[0].Scale
 	for _, t := range tasks {
-		maxScale = max(maxScale, t.Scale)
+		minScale = min(minScale, t.Scale)
 	}
-	side := net.Config.PatchSize * maxScale
-	data, err := train.OpenData(f.Data, side, f.Threads, func(msg string) { say("warning: %s", msg) })
+	data, err := train.OpenData(f.Data, net.Config.PatchSize*minScale, f.Threads, func(msg string) { say("warning: %s", msg) })
 	if err != nil {
 		return err
+	}
+	for _, t := range tasks {
+		side := net.Config.PatchSize * t.Scale
+		switch n := len(data.AtLeast(side)); {
+		case n == 0:
+			return fmt.Errorf("%s: no image is %d×%d or larger, as task %s's crops are", strings.Join(f.Data, ", "), side, side, t.Name)
+		case n < len(data.Files):
+			say("warning: %d of the %d images are smaller than %s's %d×%d crop: the other tasks use them", len(data.Files)-n, len(data.Files), t.Name, side, side)
+		}
 	}
 	params, _ := net.Trainable()
 	verb := "training"

@@ -85,7 +85,8 @@ func TestTrainResumeAndThreads(t *testing.T) {
 func TestTrainBadInput(t *testing.T) {
 	out := t.TempDir()
 	empty := t.TempDir()
-	small := trainImages(t, 2, 10, 10)
+	small := trainImages(t, 2, 10, 10)  // large enough for dn30's 6×6 crops, not for sr2's 12×12
+	tooSmall := trainImages(t, 1, 5, 5) // smaller than every crop
 	good := trainImages(t, 2, 30, 30)
 	notDir := filepath.Join(out, "file")
 	os.WriteFile(notDir, []byte("x"), 0o644)
@@ -95,7 +96,8 @@ func TestTrainBadInput(t *testing.T) {
 		want []string
 	}{
 		{microArgs(empty, "--steps", "1", "-o", filepath.Join(out, "a.safetensors")), 1, []string{empty, "no images"}},
-		{microArgs(small, "--steps", "1", "-o", filepath.Join(out, "a.safetensors")), 1, []string{small, "no usable image", "12"}},
+		{microArgs(small, "--steps", "1", "-o", filepath.Join(out, "a.safetensors")), 1, []string{small, "no image is 12×12", "sr2"}},
+		{microArgs(tooSmall, "--steps", "1", "-o", filepath.Join(out, "a.safetensors")), 1, []string{tooSmall, "no usable image", "6"}},
 		{microArgs(good, "--steps", "1", "-o", filepath.Join(notDir, "a.safetensors")), 1, []string{notDir, "cannot write"}},
 		{microArgs(good, "--steps", "1", "-o", filepath.Join(out, "a.pt")), 2, []string{"a.pt", ".safetensors"}},
 		{microArgs(good, "--steps", "1", "--device", "cuda", "-o", filepath.Join(out, "a.safetensors")), 2, []string{"--device cuda", "not built yet"}},
@@ -116,11 +118,15 @@ func TestTrainBadInput(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 1 {
 		t.Errorf("failed runs left files in the output folder: %d entries", len(ents))
 	}
-	// A too small image among good ones: a warning naming it, and training goes on.
-	writePNG(t, filepath.Join(good, "tiny.png"), 8, 40, false)
+	// Small images among good ones: one smaller than every crop is skipped
+	// with a warning naming it; one that only sr2's crops do not fit serves
+	// dn30, said once; training goes on.
+	writePNG(t, filepath.Join(good, "tiny.png"), 4, 40, false)
+	writePNG(t, filepath.Join(good, "narrow.png"), 8, 40, false)
 	r := runIPT(t, nil, nil, slices.DeleteFunc(microArgs(good, "--steps", "1", "--progress", "none", "-o", filepath.Join(out, "a.safetensors")), func(a string) bool { return a == "-q" })...)
-	if r.code != 0 || !strings.Contains(string(r.stderr), "tiny.png: 8×40 is smaller than a 12×12 crop, skipped") {
-		t.Errorf("a small image among good ones: exit %d: %s", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(string(r.stderr), "tiny.png: 4×40 is smaller than a 6×6 crop, skipped") ||
+		!strings.Contains(string(r.stderr), "1 of the 3 images are smaller than sr2's 12×12 crop") {
+		t.Errorf("small images among good ones: exit %d: %s", r.code, r.stderr)
 	}
 }
 

@@ -24,7 +24,11 @@ import (
 // to 8 bytes a pixel) images, so the set is never held whole.
 type Data struct {
 	Files []string // the usable images, sorted
+	sides []int    // the smaller side of each of Files
 	cache *imageCache
+
+	mu     sync.Mutex
+	bySide map[int][]int // indices into Files of the images with sides ≥ the key
 }
 
 // CacheBytes bounds the decoded images Data keeps: 256 MiB, about 60 of
@@ -73,6 +77,7 @@ func OpenData(dirs []string, minSide, threads int, warn func(string)) (*Data, er
 	slices.Sort(files)
 	files = slices.Compact(files) // a folder named twice, or inside another
 	ok := make([]bool, len(files))
+	sides := make([]int, len(files))
 	msgs := make([]string, len(files))
 	var g errgroup.Group
 	g.SetLimit(max(1, threads))
@@ -85,16 +90,17 @@ func OpenData(dirs []string, minSide, threads int, warn func(string)) (*Data, er
 			case min(h, w) < minSide:
 				msgs[i] = fmt.Sprintf("%s: %d×%d is smaller than a %d×%d crop, skipped", f, w, h, minSide, minSide)
 			default:
-				ok[i] = true
+				ok[i], sides[i] = true, min(h, w)
 			}
 			return nil
 		})
 	}
 	g.Wait()
-	d := &Data{cache: newImageCache(CacheBytes)}
+	d := &Data{cache: newImageCache(CacheBytes), bySide: map[int][]int{}}
 	for i, f := range files {
 		if ok[i] {
 			d.Files = append(d.Files, f)
+			d.sides = append(d.sides, sides[i])
 		} else if warn != nil {
 			warn(msgs[i])
 		}
@@ -103,6 +109,25 @@ func OpenData(dirs []string, minSide, threads int, warn func(string)) (*Data, er
 		return nil, fmt.Errorf("%s: no usable image (each needs both sides at least %d pixels)", strings.Join(dirs, ", "), minSide)
 	}
 	return d, nil
+}
+
+// AtLeast lists (as indices into Files) the images whose sides are both at
+// least side: those a side×side crop can be cut from. Tasks with larger
+// crops (×4 SR) draw from fewer images than the others.
+func (d *Data) AtLeast(side int) []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if idx, ok := d.bySide[side]; ok {
+		return idx
+	}
+	idx := []int{}
+	for i, s := range d.sides {
+		if s >= side {
+			idx = append(idx, i)
+		}
+	}
+	d.bySide[side] = idx
+	return idx
 }
 
 // imageSize reads an image's dimensions from its header where the Go
@@ -167,17 +192,22 @@ type Sampler struct {
 }
 
 // Samples makes samples first … first+n−1 of step: for each, an image
-// drawn uniformly from Files, then s's crop, augmentation and input.
+// drawn uniformly from those of Files large enough for s's crop
+// (AtLeast(s.Side)), then the crop, augmentation and input.
 // The images are decoded on up to threads goroutines; the result does not
 // depend on how many.
 func (d *Data) Samples(s Sampler, seed uint64, step, first, n, threads int) (clean, in []*ipt.Image, err error) {
 	clean, in = make([]*ipt.Image, n), make([]*ipt.Image, n)
+	pool := d.AtLeast(s.Side)
+	if len(pool) == 0 {
+		return nil, nil, fmt.Errorf("no training image is %d×%d or larger", s.Side, s.Side)
+	}
 	var g errgroup.Group
 	g.SetLimit(max(1, threads))
 	for i := range n {
 		g.Go(func() error {
 			rng := Stream(seed, step, first+i)
-			file := d.Files[rng.IntN(len(d.Files))]
+			file := d.Files[pool[rng.IntN(len(pool))]]
 			pic, err := d.cache.get(file)
 			if err != nil {
 				return err

@@ -224,3 +224,47 @@ func TestImageCacheBound(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestSamplesLargeCropsDrawFromLargeImages: an image too small for one
+// task's crop still serves the tasks with smaller crops, and a crop larger
+// than every image is an error, not a panic.
+func TestSamplesLargeCropsDrawFromLargeImages(t *testing.T) {
+	dir := t.TempDir()
+	writeCoordPNG(t, filepath.Join(dir, "big.png"), 40, 40, 1)
+	writeCoordPNG(t, filepath.Join(dir, "small.png"), 20, 24, 2)
+	d, err := OpenData([]string{dir}, 12, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.AtLeast(12); len(got) != 2 {
+		t.Fatalf("AtLeast(12) = %v, want both images", got)
+	}
+	if got := d.AtLeast(24); !slices.Equal(got, []int{0}) {
+		t.Fatalf("AtLeast(24) = %v, want [0] (big.png)", got)
+	}
+	ids := map[float32]int{}
+	for step := range 20 {
+		clean, _, err := d.Samples(testSampler(12), 1, step, 0, 4, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range clean {
+			ids[c.Pix[2*c.H*c.W]]++ // blue is the image's id
+		}
+		clean, _, err = d.Samples(testSampler(24), 1, step, 0, 4, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range clean {
+			if id := c.Pix[2*c.H*c.W]; id != 1 {
+				t.Fatalf("a 24×24 crop came from image %g, smaller than the crop", id)
+			}
+		}
+	}
+	if ids[1] == 0 || ids[2] == 0 {
+		t.Errorf("12×12 crops drew from images %v; both should serve", ids)
+	}
+	if _, _, err := d.Samples(testSampler(41), 1, 0, 0, 2, 1); err == nil || !strings.Contains(err.Error(), "41×41") {
+		t.Errorf("a crop larger than every image: error %v", err)
+	}
+}
