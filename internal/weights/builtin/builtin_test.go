@@ -169,6 +169,19 @@ func TestEmbeddedModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Issue 9's budget: the binary grows by at most 25 MB.
+	var total int64
+	fs.WalkDir(embedded, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	if total > 25<<20 {
+		t.Errorf("the embedded files take %d bytes, over the 25 MB budget", total)
+	}
 	for _, n := range names {
 		m, err := Load(n)
 		if err != nil {
