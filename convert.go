@@ -15,6 +15,7 @@ type convertCmd struct {
 	Output   string `arg:"" placeholder:"OUT" help:"File to write: .safetensors, or .pt/.pth for PyTorch (the authors' code loads it)."`
 	NumHeads int    `placeholder:"N" help:"Attention heads of the input checkpoint (default 12, or what a .safetensors input records)."`
 	Force    bool   `help:"Overwrite OUT if it exists."`
+	DType    string `name:"dtype" enum:"f32,f16,bf16" default:"f32" placeholder:"f32|f16|bf16" help:"How a .safetensors output stores the weights: f32, f16 or bf16 (half the size; each value rounded to the nearest, ties to even)."`
 }
 
 // trainPrefix marks the tensors a training checkpoint carries besides the
@@ -32,6 +33,9 @@ func (c *convertCmd) Run() error {
 	}
 	if sameFile(c.Input, c.Output) {
 		return usageError{fmt.Errorf("%s: output is the input", c.Output)}
+	}
+	if c.DType != "f32" && ext != ".safetensors" {
+		return usageError{fmt.Errorf("%s: --dtype %s needs a .safetensors output", c.Output, c.DType)}
 	}
 	if isDir(c.Output) {
 		return usageError{fmt.Errorf("%s: output is a directory", c.Output)}
@@ -58,7 +62,7 @@ func (c *convertCmd) Run() error {
 	}
 	if ext == ".safetensors" {
 		keys, tensors := m.Tensors()
-		err = weights.WriteSafetensors(c.Output, keys, tensors, m.Config.Metadata())
+		err = weights.WriteSafetensorsAs(c.Output, keys, tensors, m.Config.Metadata(), weights.DType(strings.ToUpper(c.DType)))
 	} else {
 		keys, tensors := m.StateDict()
 		err = weights.WritePyTorch(c.Output, keys, tensors)
@@ -66,7 +70,7 @@ func (c *convertCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "ipt: wrote %s (%s)\n", c.Output, m.Config)
+	fmt.Fprintf(os.Stderr, "ipt: wrote %s (%s, %s)\n", c.Output, m.Config, c.DType)
 	if ext != ".safetensors" && m.Config.NumHeads != ipt.DefaultNumHeads {
 		fmt.Fprintf(os.Stderr, "ipt: %s does not record the number of heads: load it with --num-heads %d\n",
 			c.Output, m.Config.NumHeads)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,4 +210,69 @@ func TestConvertedPtLoadsInTorch(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	t.Logf("%s", bytes.TrimSpace(out))
+}
+
+// TestConvertToHalf: --dtype f16 and bf16 write every float tensor in that
+// type, each value within half an ulp of the f32 one (the exact rounding is
+// checked in internal/weights), leave out train.* and keep the task names;
+// a .pt output refuses the flag.
+func TestConvertToHalf(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "model.safetensors")
+	if r := runIPT(t, nil, nil, "convert", tinyModel, st, "--num-heads", "4"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	model := mustLoadCheckpoint(t, st)
+	keys := append(slices.Clone(model.Keys), "train.adam_m.x")
+	tensors := maps.Clone(model.Tensors)
+	tensors["train.adam_m.x"] = &weights.Tensor{Shape: []int{2}, F32: []float32{1, 2}}
+	meta := maps.Clone(model.Metadata)
+	meta["tasks"] = "sr2,sr3,sr4,derain,dn30,dn50"
+	ckpt := filepath.Join(dir, "ckpt.safetensors")
+	if err := weights.WriteSafetensors(ckpt, keys, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flag  string
+		dt    weights.DType
+		ulp   float64 // relative spacing at 1
+		floor float64 // smallest normal
+	}{{"f16", weights.F16, 0x1p-10, 0x1p-14}, {"bf16", weights.BF16, 0x1p-7, 0x1p-126}} {
+		out := filepath.Join(dir, c.flag+".safetensors")
+		r := runIPT(t, nil, nil, "convert", "--dtype", c.flag, ckpt, out)
+		if r.code != 0 {
+			t.Fatalf("--dtype %s: exit %d: %s", c.flag, r.code, r.stderr)
+		}
+		oneLine(t, r.stderr, "left out 1 train.*", c.flag)
+		got := mustLoadCheckpoint(t, out)
+		if got.Metadata["tasks"] != meta["tasks"] || got.Metadata["num_heads"] != "4" {
+			t.Errorf("%s: metadata %v lost the tasks or heads", c.flag, got.Metadata)
+		}
+		if !slices.Equal(got.Keys, model.Keys) {
+			t.Fatalf("%s: keys %v", c.flag, got.Keys)
+		}
+		for _, k := range model.Keys {
+			a, b := model.Tensors[k], got.Tensors[k]
+			if a.F32 == nil {
+				continue
+			}
+			if b.DType != c.dt {
+				t.Fatalf("%s: %s stored as %s", c.flag, k, b.DType)
+			}
+			for i, x := range a.F32 {
+				tol := max(math.Abs(float64(x)), c.floor) * c.ulp / 2
+				if d := math.Abs(float64(b.F32[i]) - float64(x)); d > tol {
+					t.Fatalf("%s: %s[%d] = %v from %v: %g off, over half an ulp", c.flag, k, i, b.F32[i], x, d)
+				}
+			}
+		}
+		if n, m := len(readAll(t, out)), len(readAll(t, st)); n > m*6/10 {
+			t.Errorf("%s: %d bytes, the f32 file %d", c.flag, n, m)
+		}
+	}
+	r := runIPT(t, nil, nil, "convert", "--dtype", "f16", ckpt, filepath.Join(dir, "x.pt"))
+	if r.code != 2 {
+		t.Fatalf(".pt with --dtype f16: exit %d, want 2", r.code)
+	}
+	oneLine(t, r.stderr, "x.pt", "--dtype f16")
 }

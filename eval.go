@@ -19,7 +19,7 @@ import (
 
 type evalCmd struct {
 	Task     string `required:"" placeholder:"TASK" help:"sr2, sr3, sr4, dnN such as dn30 or dn50, or derain."`
-	Weights  string `env:"IPT_WEIGHTS" placeholder:"FILE|bicubic|identity" help:"Checkpoint to evaluate, or bicubic (MATLAB bicubic upscaling, SR) or identity (the input itself, ×1 tasks). Default: the best file for the task in the model directory."`
+	Weights  string `env:"IPT_WEIGHTS" placeholder:"FILE|bicubic|identity" help:"Checkpoint to evaluate, builtin (or builtin:NAME) for a model built into ipt, or bicubic (MATLAB bicubic upscaling, SR) or identity (the input itself, ×1 tasks). Default: as the restoring commands choose (the model directory's file for the task, else the built-in model)."`
 	Data     string `required:"" placeholder:"DIR" help:"Test set: HR/ and LR_bicubic/X{s}/ for SR, clean images (or HR/) for dn, rainy/rain-NNN.png beside norain-NNN.png (or clean images) for derain."`
 	Ensemble bool   `help:"Average the 8 flips and transposes (the paper's IPT+)."`
 	Tiling   string `enum:"official,blend" default:"blend" help:"Tiling of the model: blend or official (the authors' forward_chop, as the paper's figures)."`
@@ -92,11 +92,8 @@ func (c *evalCmd) Run() error {
 	default:
 		j := evalJob(task)
 		var model *ipt.Model
-		if c.Weights == "" {
-			weightsName, model, err = findWeights(j, c.NumHeads)
-		} else {
-			model, err = ipt.Load(c.Weights, c.NumHeads)
-		}
+		// Which weights were scored matters here: always said.
+		weightsName, model, err = resolveWeights(c.Weights, j, c.NumHeads, true, false)
 		if err != nil {
 			return err
 		}

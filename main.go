@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/ipt-go/ipt/internal/ops"
+	"github.com/ipt-go/ipt/internal/weights/builtin"
 )
 
 // cli is the whole command line; each command is a struct with Run.
@@ -19,7 +20,7 @@ type cli struct {
 	Sr      srCmd      `cmd:"" help:"Super-resolve images by 2, 3 or 4."`
 	Denoise denoiseCmd `cmd:"" help:"Remove Gaussian noise of a given strength."`
 	Derain  derainCmd  `cmd:"" help:"Remove rain streaks."`
-	Models  modelsCmd  `cmd:"" help:"List the checkpoints of the model directory and what each serves."`
+	Models  modelsCmd  `cmd:"" help:"List the checkpoints of the model directory and the built-in models, what each serves, and the built-in models' measured scores."`
 	Convert convertCmd `cmd:"" help:"Check a checkpoint and rewrite it: as .safetensors with its config, or as a PyTorch .pt."`
 	Bench   benchCmd   `cmd:"" help:"Time the released-size model and the GEMM on this machine."`
 
@@ -54,6 +55,10 @@ func run(args []string) int {
 	if completing(parser) { // the shell asks for completions (COMP_LINE)
 		return 0
 	}
+	if err := builtinFromEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "ipt:", err)
+		return 2
+	}
 	status := 0
 	func() {
 		defer func() {
@@ -87,6 +92,22 @@ func run(args []string) int {
 }
 
 type exitCode int
+
+// builtinFromEnv applies IPT_BUILTIN: "off" leaves the built-in models out
+// (as a build without them), a directory stands in for them (a candidate
+// model and its scores.json, before it is embedded).
+func builtinFromEnv() error {
+	switch v := os.Getenv("IPT_BUILTIN"); {
+	case v == "":
+	case v == "off":
+		builtin.FS = nil
+	case isDir(v):
+		builtin.FS = os.DirFS(v)
+	default:
+		return fmt.Errorf("IPT_BUILTIN=%s: neither off nor a directory", v)
+	}
+	return nil
+}
 
 // normalizeArgs accepts the single-dash long form of flags (-sigma 50, as Go
 // tools and the paper's scripts write them) by rewriting "-name" to

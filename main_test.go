@@ -59,7 +59,9 @@ type result struct {
 func runIPT(t *testing.T, stdin []byte, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary_, args...)
-	cmd.Env = append(os.Environ(), "IPT_WEIGHTS=")
+	// Built-in models are left out unless a test puts its own in (env
+	// comes last, so it wins): the tests do not depend on what is embedded.
+	cmd.Env = append(os.Environ(), "IPT_WEIGHTS=", "IPT_BUILTIN=off")
 	cmd.Env = append(cmd.Env, env...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)

@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/ipt-go/ipt/internal/ipt"
+	"github.com/ipt-go/ipt/internal/weights/builtin"
 )
 
 // modelDir is where ipt looks for checkpoints when neither --weights nor
@@ -63,13 +65,57 @@ func releasedFor(j job) []string {
 	}
 }
 
-// findWeights picks the checkpoint of the model directory that serves j:
-// the released file made for it if present, else the first other file whose
-// tensors serve it. A missing directory or no suitable file is a usage error
-// that says where to put which file.
-func findWeights(j job, numHeads int) (string, *ipt.Model, error) {
+// resolveWeights loads the model that serves j, looking in this order:
+// the file flag names (--weights, else IPT_WEIGHTS; "builtin" or
+// "builtin:NAME" names a built-in model), the model directory's files (the
+// released file made for j first), then the built-in models. name is what
+// messages call the weights. Stderr says which weights are used when
+// verbose, and otherwise only when it may surprise: a built-in model stands
+// in because the model directory's files cannot serve j (not when quiet).
+func resolveWeights(flag string, j job, numHeads int, verbose, quiet bool) (name string, m *ipt.Model, err error) {
+	defer func() {
+		if err == nil && verbose {
+			fmt.Fprintf(os.Stderr, "ipt: weights: %s (%s)\n", name, m.Config)
+		}
+	}()
+	switch {
+	case flag == "builtin":
+		name, m, err = builtinFor(j)
+		if err == nil && name == "" {
+			err = usageError{fmt.Errorf("--weights builtin: %s", noBuiltin(j))}
+		}
+		return name, m, err
+	case strings.HasPrefix(flag, builtin.Prefix):
+		m, err = builtin.Load(strings.TrimPrefix(flag, builtin.Prefix))
+		return flag, m, err
+	case flag != "":
+		m, err = ipt.Load(flag, numHeads)
+		return flag, m, err
+	}
 	dir := modelDir()
 	files := checkpointsIn(dir)
+	name, m = findWeights(files, j, numHeads)
+	if m != nil {
+		return name, m, nil
+	}
+	name, m, err = builtinFor(j)
+	if err != nil {
+		return "", nil, err
+	}
+	if m != nil {
+		if len(files) > 0 && !verbose && !quiet {
+			fmt.Fprintf(os.Stderr, "ipt: no file of %s serves %s; using the built-in model %s\n", dir, j.name, strings.TrimPrefix(name, builtin.Prefix))
+		}
+		return name, m, nil
+	}
+	return "", nil, usageError{fmt.Errorf("no weights for %s: pass --weights FILE, set IPT_WEIGHTS, or put %s.pt (or IPT_pretrain.pt) from the authors' release in %s (%s)",
+		j.name, releasedFor(j)[0], dir, noBuiltin(j))}
+}
+
+// findWeights picks the checkpoint among files (the model directory's)
+// that serves j: the released file made for it if present, else the first
+// other file whose tensors serve it; nil if none does.
+func findWeights(files []string, j job, numHeads int) (string, *ipt.Model) {
 	stem := func(p string) string { return strings.TrimSuffix(filepath.Base(p), filepath.Ext(p)) }
 	var ordered []string
 	for _, want := range releasedFor(j) {
@@ -90,28 +136,58 @@ func findWeights(j job, numHeads int) (string, *ipt.Model, error) {
 			fmt.Fprintf(os.Stderr, "ipt: skipping %v\n", err)
 			continue
 		}
-		if _, err := selectTask(m.Config, j, -1, filepath.Base(f)); err == nil {
-			return f, m, nil
+		if _, _, err := chooseHead(m.Config, j, -1, filepath.Base(f)); err == nil {
+			return f, m
 		}
 	}
-	return "", nil, usageError{fmt.Errorf("no weights for %s: pass --weights FILE, set IPT_WEIGHTS, or put %s.pt (or IPT_pretrain.pt) from the authors' release in %s",
-		j.name, releasedFor(j)[0], dir)}
+	return "", nil
+}
+
+// builtinFor loads the first built-in model, in name order, that serves j;
+// name is "" when none does. They are loaded only now, one at a time, so a
+// run with weights of its own never reads them. A built-in model that
+// cannot be loaded is an error: it is part of the binary.
+func builtinFor(j job) (name string, m *ipt.Model, err error) {
+	names, err := builtin.Names()
+	if err != nil {
+		return "", nil, err
+	}
+	for _, n := range names {
+		m, err := builtin.Load(n)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, _, err := chooseHead(m.Config, j, -1, builtin.Prefix+n); err == nil {
+			return builtin.Prefix + n, m, nil
+		}
+	}
+	return "", nil, nil
+}
+
+// noBuiltin says that no built-in model serves j, and why.
+func noBuiltin(j job) string {
+	names, _ := builtin.Names()
+	if len(names) == 0 {
+		return "this ipt has no built-in models"
+	}
+	return fmt.Sprintf("no built-in model serves %s (ipt models lists what they serve)", j.name)
 }
 
 type modelsCmd struct {
 	NumHeads int `placeholder:"N" help:"Attention heads of the checkpoints (default 12, or what a .safetensors file records)."`
 }
 
-// Run lists each checkpoint of the model directory with what it serves.
+// Run lists each checkpoint of the model directory with what it serves,
+// then the built-in models with their measured scores.
 func (c *modelsCmd) Run() error {
 	dir := modelDir()
 	files := checkpointsIn(dir)
+	var bad error
 	if len(files) == 0 {
 		fmt.Printf("no checkpoints in %s\nput the authors' released files there (%s)\n", dir, released)
-		return nil
+	} else {
+		fmt.Printf("%s:\n", dir)
 	}
-	fmt.Printf("%s:\n", dir)
-	var bad error
 	for _, f := range files {
 		m, err := ipt.Load(f, c.NumHeads)
 		if err != nil {
@@ -122,8 +198,81 @@ func (c *modelsCmd) Run() error {
 		fmt.Printf("  %-24s %s\n", filepath.Base(f), serves(m.Config))
 		fmt.Printf("  %-24s %s\n", "", m.Config)
 	}
+	if err := listBuiltin(); err != nil {
+		bad = errors.Join(bad, err)
+	}
 	if bad != nil {
 		return silentError{}
 	}
 	return nil
+}
+
+// listBuiltin prints the built-in models, what each serves and its scores
+// from scores.json; a model or scores file that cannot be read gets a line
+// and makes the error returned.
+func listBuiltin() error {
+	names, err := builtin.Names()
+	if err != nil {
+		fmt.Printf("built in: unusable: %v\n", err)
+		return err
+	}
+	if len(names) == 0 {
+		fmt.Println("built in: none (this ipt was built without models)")
+		return nil
+	}
+	fmt.Println("built in (used when no file above serves the task; the files win):")
+	scores, bad := builtin.ReadScores()
+	if bad != nil {
+		fmt.Printf("  %-24s unusable: %v\n", builtin.ScoresFile, bad)
+	}
+	for _, n := range names {
+		m, err := builtin.Load(n)
+		if err != nil {
+			fmt.Printf("  %-24s unusable: %v\n", n, err)
+			bad = errors.Join(bad, err)
+			continue
+		}
+		fmt.Printf("  %-24s %s\n", n, serves(m.Config))
+		fmt.Printf("  %-24s %s; %.1f M parameters\n", "", m.Config, float64(m.Bytes())/4e6)
+		sc, ok := scores[n]
+		if !ok {
+			fmt.Printf("  %-24s no measured scores (%s has none for it)\n", "", builtin.ScoresFile)
+			continue
+		}
+		printScores(sc)
+	}
+	return bad
+}
+
+// printScores prints a model's scores as a table: one row per task and
+// test set, then seconds per megapixel for each task timed.
+func printScores(sc builtin.Scores) {
+	ind := strings.Repeat(" ", 28)
+	fmt.Printf("%s%-7s %-9s %-5s %8s %8s %8s\n", ind, "task", "data", "on", "PSNR", "ens.", "s/MP")
+	timed := map[string]bool{}
+	for _, r := range sc.Rows {
+		ens := "-"
+		if r.Ensemble != nil {
+			ens = fmt.Sprintf("%.2f", *r.Ensemble)
+		}
+		on := "Y"
+		if r.Metric == "psnr_rgb" {
+			on = "RGB"
+		}
+		sec := "-"
+		if v, ok := sc.SecondsPerMP[r.Task]; ok && !timed[r.Task] {
+			sec = fmt.Sprintf("%.2f", v)
+			timed[r.Task] = true
+		}
+		fmt.Printf("%s%-7s %-9s %-5s %8.2f %8s %8s\n", ind, r.Task, r.Data, on, r.PSNR, ens, sec)
+	}
+	tasks := slices.Sorted(maps.Keys(sc.SecondsPerMP))
+	for _, t := range tasks {
+		if !timed[t] {
+			fmt.Printf("%s%-7s %-9s %-5s %8s %8s %8.2f\n", ind, t, "-", "-", "-", "-", sc.SecondsPerMP[t])
+		}
+	}
+	if sc.Measured != "" {
+		fmt.Printf("%smeasured: %s (PSNR in dB; ens.: --ensemble; s/MP: seconds per megapixel, SR per output megapixel)\n", ind, sc.Measured)
+	}
 }

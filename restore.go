@@ -27,7 +27,7 @@ type restoreFlags struct {
 	Force     bool     `help:"Overwrite existing output files (inputs are never overwritten)."`
 	Format    string   `enum:",png,jpeg,tiff,bmp,ppm,pam" default:"" placeholder:"FMT" help:"Output format: png, jpeg, tiff, bmp, ppm or pam. Default: from the output file's extension, else the input's format when it can be written, else png."`
 	Quality   int      `default:"95" placeholder:"N" help:"JPEG quality, 1 to 100."`
-	Weights   string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format) or a .safetensors file. Default: the best file for the task in the model directory (ipt models)."`
+	Weights   string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format), a .safetensors file, or builtin (builtin:NAME) for a model built into ipt. Default: the best file for the task in the model directory, else the built-in model (ipt models lists both)."`
 	NumHeads  int      `placeholder:"N" help:"Attention heads of the checkpoint: 12 for every released file, which is the default; .safetensors files written by ipt convert record it."`
 	Tiling    string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, about 16 times the work)."`
 	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
@@ -35,6 +35,7 @@ type restoreFlags struct {
 	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
 	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input as decoded, 1 to 8 bytes a pixel), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the input as floats and the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
+	Verbose   bool     `short:"v" help:"Say on standard error which weights are used (a built-in model is used silently when the model directory has no files)."`
 	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
 }
 
@@ -84,14 +85,7 @@ func (f *restoreFlags) run(j job) error {
 		return usageError{fmt.Errorf("-o %s: several inputs need a directory (end the path with /)", f.Output)}
 	}
 
-	weightsPath := f.Weights
-	var model *ipt.Model
-	var err error
-	if weightsPath == "" {
-		weightsPath, model, err = findWeights(j, f.NumHeads)
-	} else {
-		model, err = ipt.Load(weightsPath, f.NumHeads)
-	}
+	weightsPath, model, err := resolveWeights(f.Weights, j, f.NumHeads, f.Verbose, f.Quiet)
 	if err != nil {
 		return err
 	}

@@ -44,19 +44,29 @@ var pretrainScales = []int{2, 3, 4, 1, 1, 1}
 
 var releasedName = regexp.MustCompile(`(?i)^IPT_(sr[234]|denoise(\d+)|derain)\b`)
 
-// selectTask picks the head that serves j: forced by --head, else the head
+// selectTask picks the head that serves j (see chooseHead) and explains on
+// stderr what it chose when that is a compromise.
+func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
+	t, notes, err := chooseHead(c, j, force, file)
+	for _, n := range notes {
+		fmt.Fprintln(os.Stderr, "ipt: "+n)
+	}
+	return t, err
+}
+
+// chooseHead picks the head that serves j: forced by --head, else the head
 // whose tail has the asked scale for sr; for the six-task pretrain layout,
 // 3 for derain and 4 or 5 (σ30, σ50) for denoising; for a one-task ×1 file,
-// that task. It explains on stderr what it chose when that is a compromise.
-func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
+// that task. notes say what it chose when that is a compromise.
+func chooseHead(c ipt.Config, j job, force int, file string) (head int, notes []string, err error) {
 	if force >= 0 {
 		if force >= c.Tasks() {
-			return 0, usageError{fmt.Errorf("--head %d: the checkpoint has heads 0..%d", force, c.Tasks()-1)}
+			return 0, nil, usageError{fmt.Errorf("--head %d: the checkpoint has heads 0..%d", force, c.Tasks()-1)}
 		}
 		if c.Scales[force] != j.scale {
-			return 0, usageError{fmt.Errorf("--head %d has scale ×%d, not the ×%d that %s needs", force, c.Scales[force], j.scale, j.name)}
+			return 0, nil, usageError{fmt.Errorf("--head %d has scale ×%d, not the ×%d that %s needs", force, c.Scales[force], j.scale, j.name)}
 		}
-		return force, nil
+		return force, nil, nil
 	}
 	if len(c.TaskNames) > 0 {
 		return namedTask(c, j, file)
@@ -64,16 +74,17 @@ func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
 	if j.scale > 1 {
 		for t, s := range c.Scales {
 			if s == j.scale {
-				return t, nil
+				return t, nil, nil
 			}
 		}
-		return 0, usageError{fmt.Errorf("%s: the weights cannot serve ×%d; they serve %s", file, j.scale, serves(c))}
+		return 0, nil, usageError{fmt.Errorf("%s: the weights cannot serve ×%d; they serve %s", file, j.scale, serves(c))}
 	}
 	if slices.Equal(c.Scales, pretrainScales) {
 		if j.derain {
-			return 3, nil
+			return 3, nil, nil
 		}
-		return nearestSigma(j.sigma, map[int]int{30: 4, 50: 5}), nil
+		t, note := nearestSigma(j.sigma, map[int]int{30: 4, 50: 5})
+		return t, note, nil
 	}
 	var ones []int
 	for t, s := range c.Scales {
@@ -82,7 +93,7 @@ func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
 		}
 	}
 	if len(ones) != 1 {
-		return 0, usageError{fmt.Errorf("%s: cannot tell which head does %s; they serve %s; choose one with --head", file, j.name, serves(c))}
+		return 0, nil, usageError{fmt.Errorf("%s: cannot tell which head does %s; they serve %s; choose one with --head", file, j.name, serves(c))}
 	}
 	// A one-task ×1 file does not say whether it denoises or derains; the
 	// released file names do, so a mismatch gets a warning.
@@ -90,22 +101,22 @@ func selectTask(c ipt.Config, j job, force int, file string) (int, error) {
 		trained := strings.ToLower(m[1])
 		switch {
 		case j.derain && trained != "derain":
-			fmt.Fprintf(os.Stderr, "ipt: warning: %s was trained for %s, not deraining\n", file, trained)
+			notes = append(notes, fmt.Sprintf("warning: %s was trained for %s, not deraining", file, trained))
 		case !j.derain && trained == "derain":
-			fmt.Fprintf(os.Stderr, "ipt: warning: %s was trained for deraining, not denoising\n", file)
+			notes = append(notes, fmt.Sprintf("warning: %s was trained for deraining, not denoising", file))
 		case !j.derain && m[2] != "":
 			if level, _ := strconv.Atoi(m[2]); level != j.sigma {
-				fmt.Fprintf(os.Stderr, "ipt: note: %s was trained for σ%d; using it for σ%d\n", file, level, j.sigma)
+				notes = append(notes, fmt.Sprintf("note: %s was trained for σ%d; using it for σ%d", file, level, j.sigma))
 			}
 		}
 	}
-	return ones[0], nil
+	return ones[0], notes, nil
 }
 
 // namedTask picks the head of a checkpoint that names its tasks (ipt
 // train's): sr N for srN, derain for derain, and for denoising the dnN head
 // nearest to the asked σ.
-func namedTask(c ipt.Config, j job, file string) (int, error) {
+func namedTask(c ipt.Config, j job, file string) (int, []string, error) {
 	want := ""
 	switch {
 	case j.scale > 1:
@@ -122,23 +133,24 @@ func namedTask(c ipt.Config, j job, file string) (int, error) {
 			}
 		}
 		if len(levels) > 0 {
-			return nearestSigma(j.sigma, levels), nil
+			t, note := nearestSigma(j.sigma, levels)
+			return t, note, nil
 		}
 	}
 	for t, name := range c.TaskNames {
 		if name == want {
 			if c.Scales[t] != j.scale {
-				return 0, fmt.Errorf("%s: head %d is named %s but its tail has scale ×%d", file, t, name, c.Scales[t])
+				return 0, nil, fmt.Errorf("%s: head %d is named %s but its tail has scale ×%d", file, t, name, c.Scales[t])
 			}
-			return t, nil
+			return t, nil, nil
 		}
 	}
-	return 0, usageError{fmt.Errorf("%s: the weights cannot serve %s; they were trained for %s", file, j.name, strings.Join(c.TaskNames, ", "))}
+	return 0, nil, usageError{fmt.Errorf("%s: the weights cannot serve %s; they were trained for %s", file, j.name, strings.Join(c.TaskNames, ", "))}
 }
 
 // nearestSigma picks the head trained for the level closest to sigma (ties
-// go to the stronger level) and says so when it is not an exact match.
-func nearestSigma(sigma int, heads map[int]int) int {
+// go to the stronger level), with a note when it is not an exact match.
+func nearestSigma(sigma int, heads map[int]int) (int, []string) {
 	best := -1
 	for level := range heads {
 		if best < 0 || abs(level-sigma) < abs(best-sigma) || (abs(level-sigma) == abs(best-sigma) && level > best) {
@@ -146,13 +158,20 @@ func nearestSigma(sigma int, heads map[int]int) int {
 		}
 	}
 	if best != sigma {
-		fmt.Fprintf(os.Stderr, "ipt: note: no head is trained for σ%d; using the σ%d head\n", sigma, best)
+		return heads[best], []string{fmt.Sprintf("note: no head is trained for σ%d; using the σ%d head", sigma, best)}
 	}
-	return heads[best]
+	return heads[best], nil
 }
 
 // serves lists what a config can do, e.g. "sr×2 (head 0), ×1 tasks (heads 3, 4, 5)".
 func serves(c ipt.Config) string {
+	if len(c.TaskNames) == c.Tasks() {
+		parts := make([]string, len(c.TaskNames))
+		for t, name := range c.TaskNames {
+			parts[t] = fmt.Sprintf("%s (head %d)", taskWords(name), t)
+		}
+		return strings.Join(parts, ", ")
+	}
 	if slices.Equal(c.Scales, pretrainScales) {
 		return "sr -x 2, 3, 4 (heads 0-2), derain (head 3), denoise σ30 and σ50 (heads 4, 5)"
 	}
@@ -165,6 +184,18 @@ func serves(c ipt.Config) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// taskWords says a task name of ipt train as the command line does: sr4 is
+// "sr -x 4", dn50 "denoise σ50".
+func taskWords(name string) string {
+	if n, ok := strings.CutPrefix(name, "sr"); ok {
+		return "sr -x " + n
+	}
+	if n, ok := strings.CutPrefix(name, "dn"); ok {
+		return "denoise σ" + n
+	}
+	return name
 }
 
 func abs(x int) int {

@@ -18,14 +18,26 @@ import (
 // is written to a temporary file in the same directory and renamed into
 // place, so path never holds a half-written file.
 func WriteSafetensors(path string, keys []string, tensors map[string]*Tensor, metadata map[string]string) error {
-	if err := writeSafetensors(path, keys, tensors, metadata); err != nil {
+	return WriteSafetensorsAs(path, keys, tensors, metadata, F32)
+}
+
+// WriteSafetensorsAs is WriteSafetensors storing the float values as float
+// (F32, F16 or BF16), each rounded to the nearest value of that type, ties
+// to even; integer tensors are still written as I64.
+func WriteSafetensorsAs(path string, keys []string, tensors map[string]*Tensor, metadata map[string]string, float DType) error {
+	if err := writeSafetensors(path, keys, tensors, metadata, float); err != nil {
 		return fileError(path, err)
 	}
 	return nil
 }
 
-func writeSafetensors(path string, keys []string, tensors map[string]*Tensor, metadata map[string]string) error {
-	hdr, err := safetensorsHeader(keys, tensors, metadata)
+func writeSafetensors(path string, keys []string, tensors map[string]*Tensor, metadata map[string]string, float DType) error {
+	switch float {
+	case F32, F16, BF16:
+	default:
+		return fmt.Errorf("cannot store float values as %s (F32, F16 or BF16)", float)
+	}
+	hdr, err := safetensorsHeader(keys, tensors, metadata, float)
 	if err != nil {
 		return err
 	}
@@ -36,7 +48,11 @@ func writeSafetensors(path string, keys []string, tensors map[string]*Tensor, me
 		w.Write(hdr)
 		buf := make([]byte, chunkBytes)
 		for _, k := range keys {
-			writeValues(w, tensors[k], buf)
+			if float == F32 || tensors[k].F32 == nil {
+				writeValues(w, tensors[k], buf)
+			} else {
+				writeHalves(w, tensors[k].F32, float, buf)
+			}
 		}
 		return nil
 	})
@@ -45,7 +61,8 @@ func writeSafetensors(path string, keys []string, tensors map[string]*Tensor, me
 // safetensorsHeader checks the tensors and returns the JSON header, padded
 // with spaces to a multiple of 8 bytes as the reference writer does so that
 // the data is aligned.
-func safetensorsHeader(keys []string, tensors map[string]*Tensor, metadata map[string]string) ([]byte, error) {
+// Float tensors are declared as float.
+func safetensorsHeader(keys []string, tensors map[string]*Tensor, metadata map[string]string, float DType) ([]byte, error) {
 	var h bytes.Buffer
 	h.WriteByte('{')
 	if len(metadata) > 0 {
@@ -81,6 +98,9 @@ func safetensorsHeader(keys []string, tensors map[string]*Tensor, metadata map[s
 		dt, n, err := writtenDType(k, t)
 		if err != nil {
 			return nil, err
+		}
+		if dt == F32 {
+			dt = float
 		}
 		size := dt.size()
 		if i > 0 || len(metadata) > 0 {
@@ -146,6 +166,24 @@ func writeValues(w io.Writer, t *Tensor, buf []byte) int64 {
 		v = v[n:]
 	}
 	return 8 * int64(len(t.I64))
+}
+
+// writeHalves writes v as 2-byte floats of dt (F16 or BF16), little-endian,
+// rounded to nearest even, converting through buf. Write errors are left to
+// w, as in writeValues.
+func writeHalves(w io.Writer, v []float32, dt DType, buf []byte) {
+	conv := float32ToHalf
+	if dt == BF16 {
+		conv = float32ToBF16
+	}
+	for len(v) > 0 {
+		n := min(len(v), len(buf)/2)
+		for i, x := range v[:n] {
+			binary.LittleEndian.PutUint16(buf[2*i:], conv(x))
+		}
+		w.Write(buf[:2*n])
+		v = v[n:]
+	}
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {

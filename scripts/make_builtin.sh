@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Makes the built-in model from a training checkpoint and measures it:
+#
+#   scripts/make_builtin.sh CHECKPOINT
+#
+# 1. converts CHECKPOINT to f16 (the train.* optimiser state left out) as
+#    internal/weights/builtin/$NAME.safetensors;
+# 2. runs ipt eval with that file for every row of issue 9's targets table
+#    (Set5 ×2/×3/×4 and Set14 ×4 PSNR Y, CBSD68 σ50 PSNR RGB, Rain100L PSNR
+#    Y), default tiler, without and (ENSEMBLE=1) with --ensemble;
+# 3. times each task, in seconds per megapixel of output, as a user runs it
+#    (the whole command: load, decode, restore, encode), with THREADS
+#    threads and the default tiler: sr2 on Set14's baboon (500×480 → 1000×960),
+#    sr3 and sr4 on its ×2 bicubic shrink (250×240), dn30, dn50 and derain on
+#    a 1000×960 image (baboon ×2 by the model, then degraded);
+# 4. writes internal/weights/builtin/scores.json, which ipt models prints.
+#
+# The eval figures depend neither on THREADS nor on the machine; the times
+# do. Commit the model file and scores.json together, and record the run in
+# internal/weights/README.md (the recipe).
+#
+# Environment:
+#   NAME=compact   model file name (NAME.safetensors)
+#   DATA=DIR       test sets, laid out as ../shared/datasets (the default,
+#                  else /work/shared/datasets)
+#   THREADS=2      cores for eval and timing
+#   ENSEMBLE=1     also eval with --ensemble (8× the work: about 35 minutes
+#                  more on 2 cores at 10 s/MP); 0 skips it
+#   SEED=0         seed of eval's noise (ipt eval --seed)
+#   OUT=DIR        where the model and scores.json go
+#                  (default internal/weights/builtin)
+# Needs only Go (it builds ipt) and the test sets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ $# -ne 1 ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+fi
+ckpt=$1
+name=${NAME:-compact}
+threads=${THREADS:-2}
+ensemble=${ENSEMBLE:-1}
+seed=${SEED:-0}
+out=${OUT:-internal/weights/builtin}
+if [ -z "${DATA:-}" ]; then
+  for d in ../shared/datasets /work/shared/datasets; do
+    if [ -d "$d" ]; then DATA=$d; break; fi
+  done
+fi
+data=${DATA:?no test sets: set DATA to a folder laid out as ../shared/datasets}
+[ -f "$ckpt" ] || { echo "make_builtin: $ckpt: no such file" >&2; exit 1; }
+for set in Set5 Set14 CBSD68 Rain100L; do
+  [ -d "$data/$set" ] || { echo "make_builtin: $data/$set: no such test set" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/make_builtin.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+ipt=$tmp/ipt
+echo "== build"
+go build -o "$ipt" .
+model=$out/$name.safetensors
+
+echo "== convert $ckpt to f16: $model"
+# A copy first: a training run may rewrite its checkpoint meanwhile.
+cp "$ckpt" "$tmp/ckpt.safetensors"
+"$ipt" convert --dtype f16 --force "$tmp/ckpt.safetensors" "$model"
+
+# json_num KEY FILE prints a number of ipt's one-line JSON output.
+json_num() { grep -o "\"$1\":[-0-9.e+]*" "$2" | head -1 | cut -d: -f2; }
+
+# rows: task, test set, metric, as issue 9's targets table.
+rows="sr2 Set5 psnr_y
+sr3 Set5 psnr_y
+sr4 Set5 psnr_y
+sr4 Set14 psnr_y
+dn50 CBSD68 psnr_rgb
+derain Rain100L psnr_y"
+
+echo "== eval (threads $threads, default tiler, seed $seed)"
+rows_json=""
+while read -r task set metric; do
+  f=$tmp/$task-$set.json
+  "$ipt" eval --task "$task" --weights "$model" --data "$data/$set" --threads "$threads" --seed "$seed" --json > "$f"
+  psnr=$(json_num "mean_$metric" "$f")
+  line="{\"task\": \"$task\", \"data\": \"$set\", \"metric\": \"$metric\", \"psnr\": $psnr"
+  if [ "$ensemble" = 1 ]; then
+    "$ipt" eval --task "$task" --weights "$model" --data "$data/$set" --threads "$threads" --seed "$seed" --json --ensemble > "$f.ens"
+    ens=$(json_num "mean_$metric" "$f.ens")
+    line="$line, \"psnr_ensemble\": $ens"
+  else
+    ens=-
+  fi
+  printf '  %-7s %-9s %-9s %8s  ensemble %s\n' "$task" "$set" "$metric" "$psnr" "$ens"
+  rows_json="$rows_json${rows_json:+,
+    }$line}"
+done <<< "$rows"
+
+echo "== seconds per output megapixel (threads $threads, default tiler)"
+baboon=$data/Set14/HR/baboon.png
+"$ipt" degrade --task sr2 "$baboon" -o "$tmp/small.png"
+"$ipt" sr -x2 -q --weights "$model" --threads "$threads" "$baboon" -o "$tmp/big.png"
+"$ipt" degrade --task dn30 --seed 1 "$tmp/big.png" -o "$tmp/dn30.png"
+"$ipt" degrade --task dn50 --seed 1 "$tmp/big.png" -o "$tmp/dn50.png"
+"$ipt" degrade --task derain --seed 1 "$tmp/big.png" -o "$tmp/derain.png"
+times_json=""
+for t in "sr2 $baboon" "sr3 $tmp/small.png" "sr4 $tmp/small.png" "dn30 $tmp/dn30.png" "dn50 $tmp/dn50.png" "derain $tmp/derain.png"; do
+  set -- $t
+  task=$1 in=$2
+  case $task in
+    sr*) cmd=(sr -x "${task#sr}") ;;
+    dn*) cmd=(denoise --sigma "${task#dn}") ;;
+    derain) cmd=(derain) ;;
+  esac
+  start=$(date +%s.%N)
+  "$ipt" "${cmd[@]}" -q --weights "$model" --threads "$threads" "$in" -o "$tmp/out-$task.png" --force
+  end=$(date +%s.%N)
+  # Output megapixels from the PNG header (width and height, bytes 17-24).
+  mp=$(od -An -tu1 -j16 -N8 "$tmp/out-$task.png" | awk '{w=$1*16777216+$2*65536+$3*256+$4; h=$5*16777216+$6*65536+$7*256+$8; print w*h/1e6}')
+  spmp=$(awk -v s="$start" -v e="$end" -v mp="$mp" 'BEGIN{printf "%.2f", (e-s)/mp}')
+  printf '  %-7s %5.2f MP out  %6s s/MP\n' "$task" "$mp" "$spmp"
+  times_json="$times_json${times_json:+, }\"$task\": $spmp"
+done
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//; s/"//g' || true)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+measured="$(date -u +%F), commit $commit, ${cpu:-unknown CPU}, $threads threads, default tiler, eval seed $seed"
+scores=$out/scores.json
+cat > "$tmp/scores.json" <<EOF
+{"$name.safetensors": {
+  "measured": "$measured",
+  "rows": [
+    $rows_json
+  ],
+  "seconds_per_mp": {$times_json}
+}}
+EOF
+mv "$tmp/scores.json" "$scores"
+echo "== wrote $model ($(wc -c < "$model") bytes) and $scores"
+IPT_BUILTIN=$out "$ipt" models | sed -n '/^built in/,$p'
