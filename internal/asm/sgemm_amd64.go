@@ -113,6 +113,41 @@ func AddBiasReLUAVX2(x []float32, bias []float32)
 //go:noescape
 func LayerNormRowAVX2(out []float32, x []float32, gamma []float32, beta []float32, eps float64)
 
+// AdamAVX2 makes one Adam update of p from the gradients g and the
+// moments m and v, with c = {β1, 1−β1, β2, 1−β2, √(1−β2ᵗ), ε, step}:
+//
+//	m[i] = β1·m[i] + (1−β1)·g[i]
+//	v[i] = β2·v[i] + ((1−β2)·g[i])·g[i]
+//	p[i] -= (step·m[i]) / (√v[i]/√(1−β2ᵗ) + ε)
+//
+// each operation rounded to float32 (no FMA), as the Go loop in
+// ops.AdamUpdate does, so the results are the same bits. len(p) must be a
+// multiple of 8; g, m and v at least as long. Needs AVX.
+//
+//go:noescape
+func AdamAVX2(p []float32, g []float32, m []float32, v []float32, c *[7]float32)
+
+// AddToAVX2 sets dst[i] = a[i] + b[i] for i < len(dst); len(dst) must
+// be a multiple of 8, a and b at least as long. Needs AVX.
+//
+//go:noescape
+func AddToAVX2(dst []float32, a []float32, b []float32)
+
+// ReLUMaskAVX2 sets dx[i] = 0 where !(y[i] > 0), for i < len(dx): the
+// backward of ReLU in place. len(dx) must be a multiple of 8, y at
+// least as long. Needs AVX.
+//
+//go:noescape
+func ReLUMaskAVX2(dx []float32, y []float32)
+
+// ReLUBackwardAddAVX2 adds dout[i] to dx[i] where y[i] > 0 (false for
+// NaN) and leaves dx[i] unchanged elsewhere, for i < len(dx): the
+// backward of ReLU. len(dx) must be a multiple of 8, dout and y at
+// least as long. Needs AVX.
+//
+//go:noescape
+func ReLUBackwardAddAVX2(dx []float32, dout []float32, y []float32)
+
 // PeakFMAAVX2 runs n trips of a loop of 12 independent 8-lane FMAs
 // (192 floating-point operations per trip) on zeros and returns; it
 // measures the FMA throughput of one core. Needs AVX2 and FMA3.

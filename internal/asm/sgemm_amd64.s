@@ -1119,6 +1119,129 @@ out:
 	VZEROUPPER
 	RET
 
+// func AdamAVX2(p []float32, g []float32, m []float32, v []float32, c *[7]float32)
+// Requires: AVX
+TEXT ·AdamAVX2(SB), NOSPLIT, $0-104
+	MOVQ         p_base+0(FP), AX
+	MOVQ         g_base+24(FP), CX
+	MOVQ         m_base+48(FP), DX
+	MOVQ         v_base+72(FP), BX
+	MOVQ         p_len+8(FP), SI
+	MOVQ         c+96(FP), DI
+	VBROADCASTSS (DI), Y0
+	VBROADCASTSS 4(DI), Y1
+	VBROADCASTSS 8(DI), Y2
+	VBROADCASTSS 12(DI), Y3
+	VBROADCASTSS 16(DI), Y4
+	VBROADCASTSS 20(DI), Y5
+	VBROADCASTSS 24(DI), Y6
+	SHRQ         $0x03, SI
+	JZ           done
+
+loop:
+	VMOVUPS (CX), Y7
+	VMULPS  (DX), Y0, Y8
+	VMULPS  Y7, Y1, Y10
+	VADDPS  Y8, Y10, Y8
+	VMULPS  (BX), Y2, Y9
+	VMULPS  Y7, Y3, Y10
+	VMULPS  Y10, Y7, Y10
+	VADDPS  Y9, Y10, Y9
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, (BX)
+	VSQRTPS Y9, Y10
+	VDIVPS  Y4, Y10, Y10
+	VADDPS  Y10, Y5, Y10
+	VMULPS  Y8, Y6, Y7
+	VDIVPS  Y10, Y7, Y7
+	VMOVUPS (AX), Y10
+	VSUBPS  Y7, Y10, Y10
+	VMOVUPS Y10, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	ADDQ    $0x20, DX
+	ADDQ    $0x20, BX
+	DECQ    SI
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func AddToAVX2(dst []float32, a []float32, b []float32)
+// Requires: AVX
+TEXT ·AddToAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), AX
+	MOVQ a_base+24(FP), CX
+	MOVQ b_base+48(FP), DX
+	MOVQ dst_len+8(FP), BX
+	SHRQ $0x03, BX
+	JZ   done
+
+loop:
+	VMOVUPS (CX), Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	ADDQ    $0x20, DX
+	DECQ    BX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func ReLUMaskAVX2(dx []float32, y []float32)
+// Requires: AVX
+TEXT ·ReLUMaskAVX2(SB), NOSPLIT, $0-48
+	MOVQ   dx_base+0(FP), AX
+	MOVQ   y_base+24(FP), CX
+	MOVQ   dx_len+8(FP), DX
+	SHRQ   $0x03, DX
+	JZ     done
+	VXORPS Y0, Y0, Y0
+
+loop:
+	VCMPPS  $0x11, (CX), Y0, Y1
+	VANDPS  (AX), Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	DECQ    DX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func ReLUBackwardAddAVX2(dx []float32, dout []float32, y []float32)
+// Requires: AVX
+TEXT ·ReLUBackwardAddAVX2(SB), NOSPLIT, $0-72
+	MOVQ   dx_base+0(FP), AX
+	MOVQ   dout_base+24(FP), CX
+	MOVQ   y_base+48(FP), DX
+	MOVQ   dx_len+8(FP), BX
+	SHRQ   $0x03, BX
+	JZ     done
+	VXORPS Y0, Y0, Y0
+
+loop:
+	VCMPPS    $0x11, (DX), Y0, Y1
+	VMOVUPS   (AX), Y2
+	VADDPS    (CX), Y2, Y3
+	VBLENDVPS Y1, Y3, Y2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x20, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DX
+	DECQ      BX
+	JNZ       loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func PeakFMAAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·PeakFMAAVX2(SB), NOSPLIT, $0-8

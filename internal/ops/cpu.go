@@ -30,6 +30,11 @@ type gemmKernel struct {
 	add          func(dst, src []float32)
 	addBiasReLU  func(x, bias []float32)
 	layerNormRow func(out, x, gamma, beta []float32, eps float64)
+	// The element-wise kernels of training: adam is AdamUpdate, addTo
+	// AddTo, reluBackward ReLUBackward.
+	adam         func(p, g, m, v []float32, c AdamCoefs)
+	addTo        func(dst, a, b []float32)
+	reluBackward func(dX, dOut, y []float32)
 	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
 	peak         func(n int)
 	flopsPerTrip int
@@ -51,6 +56,9 @@ var genericKernel = &gemmKernel{
 	add:          addGo,
 	addBiasReLU:  addBiasReLUGo,
 	layerNormRow: layerNormRowGo,
+	adam:         adamUpdateGo,
+	addTo:        addToGo,
+	reluBackward: reluBackwardGo,
 	peak:         peakGeneric,
 	flopsPerTrip: 2 * 8,
 }

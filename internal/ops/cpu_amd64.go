@@ -21,6 +21,9 @@ var avx2Kernel = &gemmKernel{
 	add:          addAVX2,
 	addBiasReLU:  addBiasReLUAVX2,
 	layerNormRow: layerNormRowAVX2,
+	adam:         adamAVX2,
+	addTo:        addToAVX2,
+	reluBackward: reluBackwardAVX2,
 	peak:         asm.PeakFMAAVX2,
 	flopsPerTrip: 12 * 8 * 2,
 }
@@ -38,6 +41,9 @@ var avx512Kernel = &gemmKernel{
 	add:          addAVX2,
 	addBiasReLU:  addBiasReLUAVX2,
 	layerNormRow: layerNormRowAVX2,
+	adam:         adamAVX2,
+	addTo:        addToAVX2,
+	reluBackward: reluBackwardAVX2,
 	peak:         asm.PeakFMAAVX512,
 	flopsPerTrip: 24 * 16 * 2,
 }
@@ -104,6 +110,41 @@ func layerNormRowAVX2(out, x, gamma, beta []float32, eps float64) {
 	asm.LayerNormRowAVX2(out[:d], x, gamma[:d], beta[:d], eps)
 }
 
+// adamAVX2 is AdamUpdate with the multiple-of-8 part in assembly.
+func adamAVX2(p, g, m, v []float32, c AdamCoefs) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	n8 := len(p) &^ 7
+	if n8 > 0 {
+		cs := [7]float32{c.B1, c.C1, c.B2, c.C2, c.BC2, c.Eps, c.Step}
+		asm.AdamAVX2(p[:n8], g[:n8], m[:n8], v[:n8], &cs)
+	}
+	adamUpdateGo(p[n8:], g[n8:], m[n8:], v[n8:], c)
+}
+
+// addToAVX2 is AddTo with the multiple-of-8 part in assembly.
+func addToAVX2(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		asm.AddToAVX2(dst[:n8], a[:n8], b[:n8])
+	}
+	addToGo(dst[n8:], a[n8:], b[n8:])
+}
+
+// reluBackwardAVX2 is ReLUBackward with the multiple-of-8 part in assembly.
+func reluBackwardAVX2(dX, dOut, y []float32) {
+	dOut, y = dOut[:len(dX)], y[:len(dX)]
+	n8 := len(dX) &^ 7
+	if n8 > 0 {
+		if &dX[0] == &dOut[0] {
+			asm.ReLUMaskAVX2(dX[:n8], y[:n8])
+		} else {
+			asm.ReLUBackwardAddAVX2(dX[:n8], dOut[:n8], y[:n8])
+		}
+	}
+	reluBackwardGo(dX[n8:], dOut[n8:], y[n8:])
+}
+
 // platformKernels lists the assembly kernels with what this CPU lacks for
 // each; both may be chosen automatically, AVX-512 first.
 func platformKernels() []kernelChoice {
@@ -118,6 +159,7 @@ func platformKernels() []kernelChoice {
 	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
 		k := avx512Kernel
 		k.softmax, k.add, k.addBiasReLU, k.layerNormRow = genericKernel.softmax, genericKernel.add, genericKernel.addBiasReLU, genericKernel.layerNormRow
+		k.adam, k.addTo, k.reluBackward = genericKernel.adam, genericKernel.addTo, genericKernel.reluBackward
 	}
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},

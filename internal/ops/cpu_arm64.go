@@ -20,6 +20,10 @@ var neonKernel = &gemmKernel{
 	add:          addNEON,
 	addBiasReLU:  addBiasReLUNEON,
 	layerNormRow: layerNormRowNEON,
+	// The element-wise training kernels stay in Go: no NEON versions yet.
+	adam:         adamUpdateGo,
+	addTo:        addToGo,
+	reluBackward: reluBackwardGo,
 	peak:         asm.PeakFMANEON,
 	flopsPerTrip: 24 * 4 * 2,
 }

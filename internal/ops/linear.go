@@ -73,7 +73,9 @@ func addGo(dst, src []float32) {
 }
 
 // AddTo computes dst[i] = a[i] + b[i].
-func AddTo(dst, a, b []float32) {
+func AddTo(dst, a, b []float32) { activeKernel.Load().addTo(dst, a, b) }
+
+func addToGo(dst, a, b []float32) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	for i := range dst {
 		dst[i] = a[i] + b[i]
@@ -163,7 +165,10 @@ func LinearBackwardRef(dX, dWeight, dBias, dOut, x []float32, m, in int, weight 
 // dOut itself (the same slice), and then the gradient is masked in place:
 // dX[i] = 0 where y[i] ≤ 0, unchanged elsewhere (adding dOut to itself
 // would double it). Any other overlap is not allowed.
-func ReLUBackward(dX, dOut, y []float32) {
+func ReLUBackward(dX, dOut, y []float32) { activeKernel.Load().reluBackward(dX, dOut, y) }
+
+// reluBackwardGo is ReLUBackward in Go, the reference of the vector kernels.
+func reluBackwardGo(dX, dOut, y []float32) {
 	dOut, y = dOut[:len(dX)], y[:len(dX)]
 	if len(dX) > 0 && &dX[0] == &dOut[0] {
 		for i, v := range y {

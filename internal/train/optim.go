@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/ipt-go/ipt/internal/ops"
 )
 
 // Adam is torch.optim.Adam (no weight decay, no amsgrad) over one flat
@@ -26,8 +28,8 @@ const adamChunk = 1 << 16
 // Step makes update T+1 with learning rate lr. The bias corrections are
 // computed in float64 and rounded to float32 once, as PyTorch passes them
 // as Python floats to float32 kernels; then per element, each operation
-// rounded to float32 (the explicit conversions stop Go fusing a multiply
-// and an add into one FMA, which would round differently on arm64):
+// rounded to float32 and none fused (ops.AdamUpdate, vectorised where the
+// CPU allows, with the same bits as its Go loop):
 //
 //	m = β1·m + (1−β1)·g
 //	v = β2·v + ((1−β2)·g)·g
@@ -40,23 +42,16 @@ func (a *Adam) Step(params, grads []float32, lr float64, threads int) error {
 	}
 	a.T++
 	t := float64(a.T)
-	stepSize := float32(lr / (1 - math.Pow(a.Beta1, t)))
-	bc2 := float32(math.Sqrt(1 - math.Pow(a.Beta2, t)))
-	b1, c1 := float32(a.Beta1), float32(1-a.Beta1)
-	b2, c2 := float32(a.Beta2), float32(1-a.Beta2)
-	eps := float32(a.Eps)
-	update := func(lo, hi int) {
-		p, g, m, v := params[lo:hi], grads[lo:hi], a.M[lo:hi], a.V[lo:hi]
-		for i := range p {
-			gi := g[i]
-			mi := float32(b1*m[i]) + float32(c1*gi)
-			vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
-			m[i], v[i] = mi, vi
-			denom := float32(float32(math.Sqrt(float64(vi)))/bc2) + eps
-			p[i] -= float32(float32(stepSize*mi) / denom)
-		}
+	c := ops.AdamCoefs{
+		B1: float32(a.Beta1), C1: float32(1 - a.Beta1),
+		B2: float32(a.Beta2), C2: float32(1 - a.Beta2),
+		BC2:  float32(math.Sqrt(1 - math.Pow(a.Beta2, t))),
+		Eps:  float32(a.Eps),
+		Step: float32(lr / (1 - math.Pow(a.Beta1, t))),
 	}
-	parallelChunks(len(params), adamChunk, threads, update)
+	parallelChunks(len(params), adamChunk, threads, func(lo, hi int) {
+		ops.AdamUpdate(params[lo:hi], grads[lo:hi], a.M[lo:hi], a.V[lo:hi], c)
+	})
 	return nil
 }
 

@@ -62,6 +62,10 @@ func main() {
 	addAVX2()
 	addBiasReLUAVX2()
 	layerNormRowAVX2()
+	adamAVX2()
+	addToAVX2()
+	reluMaskAVX2()
+	reluBackwardAddAVX2()
 	peak(avx2, 12)
 	peak(avx512, 24)
 	Generate()
@@ -696,4 +700,165 @@ func hreducePS(v VecVirtual, vop, sop func(...Op)) {
 	vop(h, lo, lo)
 	VMOVSHDUP(lo, h)
 	sop(h, lo, lo)
+}
+
+// adamAVX2 emits AdamAVX2: one Adam update of 8 parameters a trip, each
+// operation of train's Go loop in the same order and unfused, so the bits
+// are the same: VSQRTPS and VDIVPS are correctly rounded like Go's float32
+// operations.
+func adamAVX2() {
+	TEXT("AdamAVX2", NOSPLIT, "func(p, g, m, v []float32, c *[7]float32)")
+	Pragma("noescape")
+	Doc(
+		"AdamAVX2 makes one Adam update of p from the gradients g and the",
+		"moments m and v, with c = {β1, 1−β1, β2, 1−β2, √(1−β2ᵗ), ε, step}:",
+		"",
+		"\tm[i] = β1·m[i] + (1−β1)·g[i]",
+		"\tv[i] = β2·v[i] + ((1−β2)·g[i])·g[i]",
+		"\tp[i] -= (step·m[i]) / (√v[i]/√(1−β2ᵗ) + ε)",
+		"",
+		"each operation rounded to float32 (no FMA), as the Go loop in",
+		"ops.AdamUpdate does, so the results are the same bits. len(p) must be a",
+		"multiple of 8; g, m and v at least as long. Needs AVX.",
+	)
+	pp := Load(Param("p").Base(), GP64())
+	gp := Load(Param("g").Base(), GP64())
+	mp := Load(Param("m").Base(), GP64())
+	vp := Load(Param("v").Base(), GP64())
+	n := Load(Param("p").Len(), GP64())
+	cp := Load(Param("c"), GP64())
+	k := make([]VecVirtual, 7) // β1, 1−β1, β2, 1−β2, √(1−β2ᵗ), ε, step
+	for i := range k {
+		k[i] = YMM()
+		VBROADCASTSS(Mem{Base: cp, Disp: 4 * i}, k[i])
+	}
+	b1, c1, b2, c2, bc2, eps, step := k[0], k[1], k[2], k[3], k[4], k[5], k[6]
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	g, m, v, t, u := YMM(), YMM(), YMM(), YMM(), YMM()
+	Label("loop")
+	// Where two NaNs meet, x86 returns the first source's (in Plan 9
+	// order, the second operand's); the operands are ordered as Go 1.26
+	// compiles ops.adamUpdateGo, so NaN payloads match too.
+	VMOVUPS(Mem{Base: gp}, g)
+	VMULPS(Mem{Base: mp}, b1, m) // β1·m
+	VMULPS(g, c1, t)             // (1−β1)·g
+	VADDPS(m, t, m)              // (1−β1)·g + β1·m
+	VMULPS(Mem{Base: vp}, b2, v) // β2·v
+	VMULPS(g, c2, t)             // (1−β2)·g
+	VMULPS(t, g, t)              // g·((1−β2)·g)
+	VADDPS(v, t, v)              // that + β2·v
+	VMOVUPS(m, Mem{Base: mp})
+	VMOVUPS(v, Mem{Base: vp})
+	VSQRTPS(v, t)
+	VDIVPS(bc2, t, t)  // √v / √(1−β2ᵗ)
+	VADDPS(t, eps, t)  // ε + that
+	VMULPS(m, step, u) // step·m
+	VDIVPS(t, u, u)
+	VMOVUPS(Mem{Base: pp}, t)
+	VSUBPS(u, t, t) // p − update
+	VMOVUPS(t, Mem{Base: pp})
+	for _, r := range []Register{pp, gp, mp, vp} {
+		ADDQ(U8(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// addToAVX2 emits AddToAVX2: dst = a + b, 8 floats a trip.
+func addToAVX2() {
+	TEXT("AddToAVX2", NOSPLIT, "func(dst, a, b []float32)")
+	Pragma("noescape")
+	Doc(
+		"AddToAVX2 sets dst[i] = a[i] + b[i] for i < len(dst); len(dst) must",
+		"be a multiple of 8, a and b at least as long. Needs AVX.",
+	)
+	d := Load(Param("dst").Base(), GP64())
+	ap := Load(Param("a").Base(), GP64())
+	bp := Load(Param("b").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	x := YMM()
+	Label("loop")
+	VMOVUPS(Mem{Base: ap}, x)
+	VADDPS(Mem{Base: bp}, x, x)
+	VMOVUPS(x, Mem{Base: d})
+	for _, r := range []Register{d, ap, bp} {
+		ADDQ(U8(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// reluMaskAVX2 emits ReLUMaskAVX2: the in-place ReLU backward, dx kept
+// where y > 0 (ordered: a NaN y clears) and +0 elsewhere.
+func reluMaskAVX2() {
+	TEXT("ReLUMaskAVX2", NOSPLIT, "func(dx, y []float32)")
+	Pragma("noescape")
+	Doc(
+		"ReLUMaskAVX2 sets dx[i] = 0 where !(y[i] > 0), for i < len(dx): the",
+		"backward of ReLU in place. len(dx) must be a multiple of 8, y at",
+		"least as long. Needs AVX.",
+	)
+	d := Load(Param("dx").Base(), GP64())
+	yp := Load(Param("y").Base(), GP64())
+	n := Load(Param("dx").Len(), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	zero, mask := YMM(), YMM()
+	VXORPS(zero, zero, zero)
+	Label("loop")
+	VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
+	VANDPS(Mem{Base: d}, mask, mask)
+	VMOVUPS(mask, Mem{Base: d})
+	ADDQ(U8(32), d)
+	ADDQ(U8(32), yp)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// reluBackwardAddAVX2 emits ReLUBackwardAddAVX2: dx += dout where y > 0,
+// dx left as it is elsewhere (a blend, not an added zero, which would turn
+// −0 into +0).
+func reluBackwardAddAVX2() {
+	TEXT("ReLUBackwardAddAVX2", NOSPLIT, "func(dx, dout, y []float32)")
+	Pragma("noescape")
+	Doc(
+		"ReLUBackwardAddAVX2 adds dout[i] to dx[i] where y[i] > 0 (false for",
+		"NaN) and leaves dx[i] unchanged elsewhere, for i < len(dx): the",
+		"backward of ReLU. len(dx) must be a multiple of 8, dout and y at",
+		"least as long. Needs AVX.",
+	)
+	d := Load(Param("dx").Base(), GP64())
+	op := Load(Param("dout").Base(), GP64())
+	yp := Load(Param("y").Base(), GP64())
+	n := Load(Param("dx").Len(), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	zero, mask, x, s := YMM(), YMM(), YMM(), YMM()
+	VXORPS(zero, zero, zero)
+	Label("loop")
+	VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
+	VMOVUPS(Mem{Base: d}, x)
+	VADDPS(Mem{Base: op}, x, s)
+	VBLENDVPS(mask, s, x, x) // x = mask ? s : x
+	VMOVUPS(x, Mem{Base: d})
+	for _, r := range []Register{d, op, yp} {
+		ADDQ(U8(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }

@@ -1,0 +1,172 @@
+package ops
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+)
+
+// specials are the values that take the unusual paths: zeros of both
+// signs, infinities, NaNs with distinct payloads and signs, subnormals and
+// the extremes.
+var specials = []float32{
+	0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+	math.Float32frombits(0x7fc00000), math.Float32frombits(0xffc00000),
+	math.Float32frombits(0x7fc12345), math.Float32frombits(0xffa00001),
+	math.Float32frombits(1), math.Float32frombits(0x807fffff),
+	math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1, -1,
+}
+
+// mixed returns n values: mostly random of varied magnitude and sign, with
+// a special value every few elements.
+func mixed(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		if r.IntN(5) == 0 {
+			x[i] = specials[r.IntN(len(specials))]
+		} else {
+			x[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(13)-8)))
+		}
+	}
+	return x
+}
+
+// withCanary copies x into a slice of len(x)+8 whose tail holds a pattern
+// the kernels must not touch.
+func withCanary(x []float32) []float32 {
+	b := make([]float32, len(x)+8)
+	copy(b, x)
+	for i := len(x); i < len(b); i++ {
+		b[i] = math.Float32frombits(0x7fbadbad)
+	}
+	return b
+}
+
+func sameBits(t *testing.T, what string, n int, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s n=%d: [%d] = %08x, want %08x", what, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+		}
+	}
+}
+
+// lengths covers empty, every tail length, and several trips of each loop.
+func lengths() []int {
+	var ns []int
+	for n := 0; n <= 40; n++ {
+		ns = append(ns, n)
+	}
+	return append(ns, 63, 64, 65, 127, 1000, 1031)
+}
+
+// TestElementwiseKernelsMatchGo runs AdamUpdate, AddTo and ReLUBackward
+// (both the in-place and the accumulating form) on every usable kernel and
+// compares every bit, canaries included, with the Go references.
+func TestElementwiseKernelsMatchGo(t *testing.T) {
+	coefs := []AdamCoefs{
+		{B1: 0.9, C1: 0.1, B2: 0.999, C2: 0.001, BC2: 0.0316, Eps: 1e-8, Step: 5e-4},
+		{B1: 0.9, C1: 0.100000024, B2: 0.999, C2: 0.0009999871, BC2: 0.99, Eps: 1e-8, Step: 1.3e-4},
+		{B1: 0.5, C1: 0.5, B2: 0.25, C2: 0.75, BC2: 1, Eps: 0, Step: 1},
+	}
+	for _, c := range kernelTable {
+		if c.missing != "" {
+			continue
+		}
+		k := c.k
+		t.Run(k.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			for _, n := range lengths() {
+				for _, co := range coefs {
+					p, g, m, v := mixed(r, n), mixed(r, n), mixed(r, n), mixed(r, n)
+					for i := range v {
+						if r.IntN(4) != 0 {
+							v[i] = float32(math.Abs(float64(v[i]))) // mostly the non-negative v of real runs
+						}
+					}
+					wp, wm, wv := withCanary(p), withCanary(m), withCanary(v)
+					gp, gm, gv := withCanary(p), withCanary(m), withCanary(v)
+					adamUpdateGo(wp[:n], g, wm[:n], wv[:n], co)
+					k.adam(gp[:n], g, gm[:n], gv[:n], co)
+					sameBits(t, "adam p", n, gp, wp)
+					sameBits(t, "adam m", n, gm, wm)
+					sameBits(t, "adam v", n, gv, wv)
+				}
+
+				a, b := mixed(r, n), mixed(r, n)
+				want := withCanary(mixed(r, n))
+				got := append([]float32(nil), want...)
+				addToGo(want[:n], a, b)
+				k.addTo(got[:n], a, b)
+				sameBits(t, "addTo", n, got, want)
+
+				dOut, y := mixed(r, n), mixed(r, n)
+				want = withCanary(mixed(r, n))
+				got = append([]float32(nil), want...)
+				reluBackwardGo(want[:n], dOut, y)
+				k.reluBackward(got[:n], dOut, y)
+				sameBits(t, "reluBackward", n, got, want)
+
+				want = withCanary(dOut)
+				got = append([]float32(nil), want...)
+				reluBackwardGo(want[:n], want[:n], y)
+				k.reluBackward(got[:n], got[:n], y)
+				sameBits(t, "reluBackward in place", n, got, want)
+			}
+		})
+	}
+}
+
+// TestAdamSqrtSweep drives the square root of every kernel's AdamUpdate
+// over a sweep of float32 bit patterns of v (every 4099th, both signs:
+// about a million values), with g and m random: the vector square root and
+// divisions must give the Go loop's bits everywhere.
+func TestAdamSqrtSweep(t *testing.T) {
+	const stride = 4099
+	var v []float32
+	for b := uint64(0); b < 1<<32; b += stride {
+		v = append(v, math.Float32frombits(uint32(b)))
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	g, m, p := mixed(r, len(v)), mixed(r, len(v)), mixed(r, len(v))
+	co := AdamCoefs{B1: 0.9, C1: 0.1, B2: 0.999, C2: 0.001, BC2: 0.0316, Eps: 1e-8, Step: 5e-4}
+	wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+	adamUpdateGo(wp, g, wm, wv, co)
+	for _, c := range kernelTable {
+		if c.missing != "" {
+			continue
+		}
+		gp, gm, gv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+		c.k.adam(gp, g, gm, gv, co)
+		sameBits(t, c.k.name+" sweep p", len(v), gp, wp)
+		sameBits(t, c.k.name+" sweep v", len(v), gv, wv)
+	}
+}
+
+// TestFloat32SqrtViaFloat64 checks the claim adamUpdateGo rests on:
+// float32(math.Sqrt(float64(x))) is the correctly rounded float32 square
+// root (what VSQRTPS returns) — r is the nearest float32 to √x iff x lies
+// between the squares of the midpoints around r, squares that float64 holds
+// exactly (25-bit midpoints). Every 61st positive float32 by default; every
+// one with IPT_EXHAUSTIVE=1 (a minute or so).
+func TestFloat32SqrtViaFloat64(t *testing.T) {
+	step := uint32(61)
+	if os.Getenv("IPT_EXHAUSTIVE") != "" {
+		step = 1
+	}
+	for b := uint32(1); b < 0x7f800000; b += step {
+		x := math.Float32frombits(b)
+		r := float32(math.Sqrt(float64(x)))
+		lo := (float64(r) + float64(math.Nextafter32(r, 0))) / 2
+		hi := (float64(r) + float64(math.Nextafter32(r, math.MaxFloat32))) / 2
+		// Round half to even: a tie goes to the even significand.
+		even := math.Float32bits(r)&1 == 0
+		if xl := lo * lo; float64(x) < xl || (float64(x) == xl && !even) {
+			t.Fatalf("sqrt(%g) = %g rounds down too far", x, r)
+		}
+		if xh := hi * hi; float64(x) > xh || (float64(x) == xh && !even) {
+			t.Fatalf("sqrt(%g) = %g rounds up too far", x, r)
+		}
+	}
+}
