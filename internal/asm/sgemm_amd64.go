@@ -148,6 +148,14 @@ func ReLUMaskAVX2(dx []float32, y []float32)
 //go:noescape
 func ReLUBackwardAddAVX2(dx []float32, dout []float32, y []float32)
 
+// ReLUBackwardToAVX2 sets dst[i] = 0 + dout[i] where y[i] > 0 (false
+// for NaN) and dst[i] = 0 elsewhere, for i < len(dst): what clearing
+// dst and ReLUBackwardAddAVX2 give. len(dst) must be a multiple of 8,
+// dout and y at least as long. Needs AVX.
+//
+//go:noescape
+func ReLUBackwardToAVX2(dst []float32, dout []float32, y []float32)
+
 // PeakFMAAVX2 runs n trips of a loop of 12 independent 8-lane FMAs
 // (192 floating-point operations per trip) on zeros and returns; it
 // measures the FMA throughput of one core. Needs AVX2 and FMA3.

@@ -1242,6 +1242,32 @@ done:
 	VZEROUPPER
 	RET
 
+// func ReLUBackwardToAVX2(dst []float32, dout []float32, y []float32)
+// Requires: AVX
+TEXT ·ReLUBackwardToAVX2(SB), NOSPLIT, $0-72
+	MOVQ   dst_base+0(FP), AX
+	MOVQ   dout_base+24(FP), CX
+	MOVQ   y_base+48(FP), DX
+	MOVQ   dst_len+8(FP), BX
+	SHRQ   $0x03, BX
+	JZ     done
+	VXORPS Y0, Y0, Y0
+
+loop:
+	VCMPPS  $0x11, (DX), Y0, Y1
+	VANDPS  (CX), Y1, Y1
+	VADDPS  Y1, Y0, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	ADDQ    $0x20, DX
+	DECQ    BX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func PeakFMAAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·PeakFMAAVX2(SB), NOSPLIT, $0-8

@@ -31,10 +31,11 @@ type gemmKernel struct {
 	addBiasReLU  func(x, bias []float32)
 	layerNormRow func(out, x, gamma, beta []float32, eps float64)
 	// The element-wise kernels of training: adam is AdamUpdate, addTo
-	// AddTo, reluBackward ReLUBackward.
-	adam         func(p, g, m, v []float32, c AdamCoefs)
-	addTo        func(dst, a, b []float32)
-	reluBackward func(dX, dOut, y []float32)
+	// AddTo, reluBackward ReLUBackward, reluBackwardTo ReLUBackwardTo.
+	adam           func(p, g, m, v []float32, c AdamCoefs)
+	addTo          func(dst, a, b []float32)
+	reluBackward   func(dX, dOut, y []float32)
+	reluBackwardTo func(dst, dOut, y []float32)
 	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
 	peak         func(n int)
 	flopsPerTrip int
@@ -51,16 +52,17 @@ type kernelChoice struct {
 // (see there why 2×4); its blocks are small enough for any cache.
 var genericKernel = &gemmKernel{
 	name: "generic", mr: 2, nr: 4, mc: 96, kc: 256, nc: 4080,
-	tile:         asm.Sgemm2x4Go,
-	softmax:      softmaxUnnormalised,
-	add:          addGo,
-	addBiasReLU:  addBiasReLUGo,
-	layerNormRow: layerNormRowGo,
-	adam:         adamUpdateGo,
-	addTo:        addToGo,
-	reluBackward: reluBackwardGo,
-	peak:         peakGeneric,
-	flopsPerTrip: 2 * 8,
+	tile:           asm.Sgemm2x4Go,
+	softmax:        softmaxUnnormalised,
+	add:            addGo,
+	addBiasReLU:    addBiasReLUGo,
+	layerNormRow:   layerNormRowGo,
+	adam:           adamUpdateGo,
+	addTo:          addToGo,
+	reluBackward:   reluBackwardGo,
+	reluBackwardTo: reluBackwardToGo,
+	peak:           peakGeneric,
+	flopsPerTrip:   2 * 8,
 }
 
 var (

@@ -16,16 +16,17 @@ var avx2Kernel = &gemmKernel{
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm6x16AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	transpose8:   transpose8AVX,
-	softmax:      softmaxAVX2,
-	add:          addAVX2,
-	addBiasReLU:  addBiasReLUAVX2,
-	layerNormRow: layerNormRowAVX2,
-	adam:         adamAVX2,
-	addTo:        addToAVX2,
-	reluBackward: reluBackwardAVX2,
-	peak:         asm.PeakFMAAVX2,
-	flopsPerTrip: 12 * 8 * 2,
+	transpose8:     transpose8AVX,
+	softmax:        softmaxAVX2,
+	add:            addAVX2,
+	addBiasReLU:    addBiasReLUAVX2,
+	layerNormRow:   layerNormRowAVX2,
+	adam:           adamAVX2,
+	addTo:          addToAVX2,
+	reluBackward:   reluBackwardAVX2,
+	reluBackwardTo: reluBackwardToAVX2,
+	peak:           asm.PeakFMAAVX2,
+	flopsPerTrip:   12 * 8 * 2,
 }
 
 // KC 256 keeps the KC×32 B sliver at ≤ 32 KiB.
@@ -37,15 +38,16 @@ var avx512Kernel = &gemmKernel{
 	transpose8: transpose8AVX,
 	// The AVX2 row kernels (replaced by the Go ones where AVX2 is missing):
 	// memory-bound, they gain nothing from wider vectors.
-	softmax:      softmaxAVX2,
-	add:          addAVX2,
-	addBiasReLU:  addBiasReLUAVX2,
-	layerNormRow: layerNormRowAVX2,
-	adam:         adamAVX2,
-	addTo:        addToAVX2,
-	reluBackward: reluBackwardAVX2,
-	peak:         asm.PeakFMAAVX512,
-	flopsPerTrip: 24 * 16 * 2,
+	softmax:        softmaxAVX2,
+	add:            addAVX2,
+	addBiasReLU:    addBiasReLUAVX2,
+	layerNormRow:   layerNormRowAVX2,
+	adam:           adamAVX2,
+	addTo:          addToAVX2,
+	reluBackward:   reluBackwardAVX2,
+	reluBackwardTo: reluBackwardToAVX2,
+	peak:           asm.PeakFMAAVX512,
+	flopsPerTrip:   24 * 16 * 2,
 }
 
 // transpose8AVX is asm.Transpose8AVX on slices: dst[c*ldd+i] = src[i*lds+c]
@@ -145,6 +147,17 @@ func reluBackwardAVX2(dX, dOut, y []float32) {
 	reluBackwardGo(dX[n8:], dOut[n8:], y[n8:])
 }
 
+// reluBackwardToAVX2 is ReLUBackwardTo with the multiple-of-8 part in
+// assembly.
+func reluBackwardToAVX2(dst, dOut, y []float32) {
+	dOut, y = dOut[:len(dst)], y[:len(dst)]
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		asm.ReLUBackwardToAVX2(dst[:n8], dOut[:n8], y[:n8])
+	}
+	reluBackwardToGo(dst[n8:], dOut[n8:], y[n8:])
+}
+
 // platformKernels lists the assembly kernels with what this CPU lacks for
 // each; both may be chosen automatically, AVX-512 first.
 func platformKernels() []kernelChoice {
@@ -159,7 +172,7 @@ func platformKernels() []kernelChoice {
 	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
 		k := avx512Kernel
 		k.softmax, k.add, k.addBiasReLU, k.layerNormRow = genericKernel.softmax, genericKernel.add, genericKernel.addBiasReLU, genericKernel.layerNormRow
-		k.adam, k.addTo, k.reluBackward = genericKernel.adam, genericKernel.addTo, genericKernel.reluBackward
+		k.adam, k.addTo, k.reluBackward, k.reluBackwardTo = genericKernel.adam, genericKernel.addTo, genericKernel.reluBackward, genericKernel.reluBackwardTo
 	}
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},

@@ -21,11 +21,12 @@ var neonKernel = &gemmKernel{
 	addBiasReLU:  addBiasReLUNEON,
 	layerNormRow: layerNormRowNEON,
 	// The element-wise training kernels stay in Go: no NEON versions yet.
-	adam:         adamUpdateGo,
-	addTo:        addToGo,
-	reluBackward: reluBackwardGo,
-	peak:         asm.PeakFMANEON,
-	flopsPerTrip: 24 * 4 * 2,
+	adam:           adamUpdateGo,
+	addTo:          addToGo,
+	reluBackward:   reluBackwardGo,
+	reluBackwardTo: reluBackwardToGo,
+	peak:           asm.PeakFMANEON,
+	flopsPerTrip:   24 * 4 * 2,
 }
 
 // softmaxNEON is softmaxUnnormalised with the multiple-of-4 part of the row

@@ -61,8 +61,8 @@ func lengths() []int {
 	return append(ns, 63, 64, 65, 127, 1000, 1031)
 }
 
-// TestElementwiseKernelsMatchGo runs AdamUpdate, AddTo and ReLUBackward
-// (both the in-place and the accumulating form) on every usable kernel and
+// TestElementwiseKernelsMatchGo runs AdamUpdate, AddTo, ReLUBackward (both
+// the in-place and the accumulating form) and ReLUBackwardTo on every usable kernel and
 // compares every bit, canaries included, with the Go references.
 func TestElementwiseKernelsMatchGo(t *testing.T) {
 	coefs := []AdamCoefs{
@@ -107,6 +107,18 @@ func TestElementwiseKernelsMatchGo(t *testing.T) {
 				reluBackwardGo(want[:n], dOut, y)
 				k.reluBackward(got[:n], dOut, y)
 				sameBits(t, "reluBackward", n, got, want)
+
+				// ReLUBackwardTo: the bits of clearing and accumulating, into
+				// another slice and in place.
+				want = withCanary(mixed(r, n))
+				got = append([]float32(nil), want...)
+				clear(want[:n])
+				reluBackwardGo(want[:n], dOut, y)
+				k.reluBackwardTo(got[:n], dOut, y)
+				sameBits(t, "reluBackwardTo", n, got, want)
+				got = withCanary(dOut)
+				k.reluBackwardTo(got[:n], got[:n], y)
+				sameBits(t, "reluBackwardTo in place", n, got, want)
 
 				want = withCanary(dOut)
 				got = append([]float32(nil), want...)

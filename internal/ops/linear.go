@@ -167,6 +167,25 @@ func LinearBackwardRef(dX, dWeight, dBias, dOut, x []float32, m, in int, weight 
 // would double it). Any other overlap is not allowed.
 func ReLUBackward(dX, dOut, y []float32) { activeKernel.Load().reluBackward(dX, dOut, y) }
 
+// ReLUBackwardTo sets dst to the gradient through a ReLU of output y:
+// dst[i] = 0 + dOut[i] where y[i] > 0 and 0 elsewhere, the same bits as
+// clearing dst and calling ReLUBackward(dst, dOut, y), in one pass. dst
+// may be dOut; no other overlap.
+func ReLUBackwardTo(dst, dOut, y []float32) { activeKernel.Load().reluBackwardTo(dst, dOut, y) }
+
+// reluBackwardToGo is ReLUBackwardTo in Go.
+func reluBackwardToGo(dst, dOut, y []float32) {
+	dOut, y = dOut[:len(dst)], y[:len(dst)]
+	var zero float32 // a variable: 0 + x is not x for x = −0
+	for i, v := range y {
+		if v > 0 {
+			dst[i] = zero + dOut[i]
+		} else {
+			dst[i] = 0
+		}
+	}
+}
+
 // reluBackwardGo is ReLUBackward in Go, the reference of the vector kernels.
 func reluBackwardGo(dX, dOut, y []float32) {
 	dOut, y = dOut[:len(dX)], y[:len(dX)]

@@ -198,8 +198,7 @@ func ffnBackward(dOut, dIn, in, hid []float32, rows, d int, f, fg *ffnView, a *a
 	dh, da := a.dh[:rows*4*d], a.da[:rows*4*d]
 	clear(dh)
 	e.LinearBackward(dh, fg.w2, fg.b2, dOut, hid, rows, 4*d, f.w2, d)
-	clear(da)
-	ops.ReLUBackward(da, dh, hid)
+	ops.ReLUBackwardTo(da, dh, hid)
 	e.LinearBackward(dIn, fg.w1, fg.b1, da, in, rows, d, f.w1, 4*d)
 }
 
@@ -230,8 +229,7 @@ func (n *Net) headsBackward(b *Batch, a *activations, e ops.Exec) {
 			dr, da := a.dc1[:tile], a.dc2[:tile]
 			clear(dr)
 			back(dr, gh.res[r][1].w, gh.res[r][1].b, df, relus[r], h.res[r][1])
-			clear(da)
-			ops.ReLUBackward(da, dr, relus[r])
+			ops.ReLUBackwardTo(da, dr, relus[r])
 			back(df, gh.res[r][0].w, gh.res[r][0].b, da, ins[r], h.res[r][0])
 		}
 		back(nil, gh.first.w, gh.first.b, df, a.colour[i*plane:(i+1)*plane], h.first)

@@ -66,6 +66,7 @@ func main() {
 	addToAVX2()
 	reluMaskAVX2()
 	reluBackwardAddAVX2()
+	reluBackwardToAVX2()
 	peak(avx2, 12)
 	peak(avx512, 24)
 	Generate()
@@ -853,6 +854,41 @@ func reluBackwardAddAVX2() {
 	VADDPS(Mem{Base: op}, x, s)
 	VBLENDVPS(mask, s, x, x) // x = mask ? s : x
 	VMOVUPS(x, Mem{Base: d})
+	for _, r := range []Register{d, op, yp} {
+		ADDQ(U8(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// reluBackwardToAVX2 emits ReLUBackwardToAVX2: dst = (dout where y > 0,
+// else +0) + 0, the bits of adding into a cleared dst without the clearing
+// pass (the added +0 turns −0 into +0 as that addition does).
+func reluBackwardToAVX2() {
+	TEXT("ReLUBackwardToAVX2", NOSPLIT, "func(dst, dout, y []float32)")
+	Pragma("noescape")
+	Doc(
+		"ReLUBackwardToAVX2 sets dst[i] = 0 + dout[i] where y[i] > 0 (false",
+		"for NaN) and dst[i] = 0 elsewhere, for i < len(dst): what clearing",
+		"dst and ReLUBackwardAddAVX2 give. len(dst) must be a multiple of 8,",
+		"dout and y at least as long. Needs AVX.",
+	)
+	d := Load(Param("dst").Base(), GP64())
+	op := Load(Param("dout").Base(), GP64())
+	yp := Load(Param("y").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	zero, mask := YMM(), YMM()
+	VXORPS(zero, zero, zero)
+	Label("loop")
+	VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
+	VANDPS(Mem{Base: op}, mask, mask)
+	VADDPS(mask, zero, mask) // +0 + that
+	VMOVUPS(mask, Mem{Base: d})
 	for _, r := range []Register{d, op, yp} {
 		ADDQ(U8(32), r)
 	}
