@@ -67,45 +67,79 @@ func contrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g
 
 	// Each (j, i1, i2) is a softmax over the other images k ≠ j of the
 	// logits g[j·L+i1, k·L+i2]/tau. The gradients overwrite g entry by
-	// entry once read: every entry belongs to exactly one (j, i1, i2).
+	// entry once read: every entry belongs to exactly one (j, i1, i2). The
+	// L softmaxes of a row of g are taken together, image by image, so the
+	// row is read in order (a softmax alone strides L through it); each
+	// still sums its terms over k in order and sum adds them in i2 order,
+	// so the bits are those of one softmax at a time.
 	var sum float64
 	w := weight / (tau * float64(N*L*L))
-	z := make([]float64, N)
+	z := make([]float64, N*L) // z[k·L+i2]: logit, then its exponential
+	mx := make([]float64, L)  // the softmaxes' maxima over k ≠ j
+	den := make([]float64, L) // and their denominators
 	for j := range N {
 		for i1 := range L {
 			grow := g[(j*L+i1)*rows : (j*L+i1+1)*rows]
-			for i2 := range L {
-				m := math.Inf(-1)
-				for k := range N {
-					z[k] = float64(grow[k*L+i2]) / tau
-					if k != j {
-						m = max(m, z[k])
+			for i2 := range mx {
+				mx[i2] = math.Inf(-1)
+			}
+			for k := range N {
+				zk, gk := z[k*L:(k+1)*L], grow[k*L:(k+1)*L]
+				for i2, v := range gk {
+					zk[i2] = float64(v) / tau
+				}
+				if k != j {
+					for i2, v := range zk {
+						mx[i2] = max(mx[i2], v)
 					}
 				}
-				var den float64
-				for k := range N {
-					if k != j {
-						z[k] = math.Exp(z[k] - m)
-						den += z[k]
-					}
+			}
+			clear(den)
+			for k := range N {
+				if k == j {
+					continue
 				}
-				sum += m + math.Log(den) - z[j]
-				for k := range N {
-					if k == j {
-						grow[k*L+i2] = float32(-w)
-					} else {
-						grow[k*L+i2] = float32(w * z[k] / den)
+				zk := z[k*L : (k+1)*L]
+				for i2, v := range zk {
+					ez := math.Exp(v - mx[i2])
+					zk[i2] = ez
+					den[i2] += ez
+				}
+			}
+			zj := z[j*L : (j+1)*L]
+			for i2, m := range mx {
+				sum += m + math.Log(den[i2]) - zj[i2]
+			}
+			for k := range N {
+				gk := grow[k*L : (k+1)*L]
+				if k == j {
+					for i2 := range gk {
+						gk[i2] = float32(-w)
 					}
+					continue
+				}
+				zk := z[k*L : (k+1)*L]
+				for i2, ez := range zk {
+					gk[i2] = float32(w * ez / den[i2])
 				}
 			}
 		}
 	}
-	// G was symmetric, so dF = (dG + dGᵀ)·F; symmetrise dG in place.
-	for i := range rows {
-		for k := i + 1; k < rows; k++ {
-			s := g[i*rows+k] + g[k*rows+i]
-			g[i*rows+k], g[k*rows+i] = s, s
+	// G was symmetric, so dF = (dG + dGᵀ)·F; symmetrise dG in place, in
+	// blocks so that the transposed reads stay in cache (each pair is
+	// touched once: the order does not matter).
+	const blk = 64
+	for ib := 0; ib < rows; ib += blk {
+		for kb := ib; kb < rows; kb += blk {
+			for i := ib; i < min(ib+blk, rows); i++ {
+				for k := max(kb, i+1); k < min(kb+blk, rows); k++ {
+					s := g[i*rows+k] + g[k*rows+i]
+					g[i*rows+k], g[k*rows+i] = s, s
+				}
+			}
 		}
+	}
+	for i := range rows {
 		g[i*rows+i] *= 2
 	}
 	e.Sgemm(false, false, rows, d, rows, 1, g, rows, f, d, 0, df[:rows*d], d)
