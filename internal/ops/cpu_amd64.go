@@ -50,6 +50,14 @@ var avx512Kernel = &gemmKernel{
 	flopsPerTrip:   24 * 16 * 2,
 }
 
+// The AVX2 row kernels, 8 lanes.
+var (
+	softmaxAVX2      = vecSoftmax(8, asm.MaxAVX2, asm.ExpSubSumAVX2)
+	addAVX2          = vecAdd(8, asm.AddAVX2)
+	addBiasReLUAVX2  = vecAddBiasReLU(8, asm.AddBiasReLUAVX2)
+	layerNormRowAVX2 = vecLayerNormRow(8, asm.LayerNormRowAVX2)
+)
+
 // transpose8AVX is asm.Transpose8AVX on slices: dst[c*ldd+i] = src[i*lds+c]
 // for i < 8, c < n (n a multiple of 8).
 func transpose8AVX(dst []float32, ldd int, src []float32, lds, n int) {
@@ -59,57 +67,6 @@ func transpose8AVX(dst []float32, ldd int, src []float32, lds, n int) {
 	_ = src[7*lds+n-1]
 	_ = dst[(n-1)*ldd+7]
 	asm.Transpose8AVX(&dst[0], ldd, &src[0], lds, n)
-}
-
-// softmaxAVX2 is softmaxUnnormalised with the multiple-of-8 part of the row
-// in assembly: lanes of 8 for the maximum and for exp and its sum.
-func softmaxAVX2(x []float32) float32 {
-	n8 := len(x) &^ 7
-	if n8 == 0 {
-		return softmaxUnnormalised(x)
-	}
-	m := asm.MaxAVX2(x[:n8])
-	for _, v := range x[n8:] {
-		m = max(m, v)
-	}
-	s := asm.ExpSubSumAVX2(x[:n8], m)
-	for i := n8; i < len(x); i++ {
-		e := expNeg(x[i] - m)
-		x[i] = e
-		s += e
-	}
-	return s
-}
-
-// addAVX2 is Add with the multiple-of-8 part in assembly.
-func addAVX2(dst, src []float32) {
-	src = src[:len(dst)]
-	n8 := len(dst) &^ 7
-	if n8 > 0 {
-		asm.AddAVX2(dst[:n8], src[:n8])
-	}
-	addGo(dst[n8:], src[n8:])
-}
-
-// addBiasReLUAVX2 is AddBiasReLU in assembly when the rows are a multiple
-// of 8 wide and x holds whole rows (IPT's are 4·d = 2304), else in Go.
-func addBiasReLUAVX2(x, bias []float32) {
-	if n := len(bias); n == 0 || n%8 != 0 || len(x)%n != 0 {
-		addBiasReLUGo(x, bias)
-		return
-	}
-	asm.AddBiasReLUAVX2(x, bias)
-}
-
-// layerNormRowAVX2 is one row of LayerNorm in assembly when its length is
-// a multiple of 8 (IPT's d = 576), else in Go.
-func layerNormRowAVX2(out, x, gamma, beta []float32, eps float64) {
-	d := len(x)
-	if d == 0 || d%8 != 0 {
-		layerNormRowGo(out, x, gamma, beta, eps)
-		return
-	}
-	asm.LayerNormRowAVX2(out[:d], x, gamma[:d], beta[:d], eps)
 }
 
 // adamAVX2 is AdamUpdate with the multiple-of-8 part in assembly.

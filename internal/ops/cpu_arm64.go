@@ -29,56 +29,13 @@ var neonKernel = &gemmKernel{
 	flopsPerTrip:   24 * 4 * 2,
 }
 
-// softmaxNEON is softmaxUnnormalised with the multiple-of-4 part of the row
-// in assembly.
-func softmaxNEON(x []float32) float32 {
-	n4 := len(x) &^ 3
-	if n4 == 0 {
-		return softmaxUnnormalised(x)
-	}
-	m := asm.MaxNEON(x[:n4])
-	for _, v := range x[n4:] {
-		m = max(m, v)
-	}
-	s := asm.ExpSubSumNEON(x[:n4], m)
-	for i := n4; i < len(x); i++ {
-		e := expNeg(x[i] - m)
-		x[i] = e
-		s += e
-	}
-	return s
-}
-
-// addNEON is Add with the multiple-of-4 part in assembly.
-func addNEON(dst, src []float32) {
-	src = src[:len(dst)]
-	n4 := len(dst) &^ 3
-	if n4 > 0 {
-		asm.AddNEON(dst[:n4], src[:n4])
-	}
-	addGo(dst[n4:], src[n4:])
-}
-
-// addBiasReLUNEON is AddBiasReLU in assembly when the rows are a multiple
-// of 4 wide and x holds whole rows, else in Go.
-func addBiasReLUNEON(x, bias []float32) {
-	if n := len(bias); n == 0 || n%4 != 0 || len(x)%n != 0 {
-		addBiasReLUGo(x, bias)
-		return
-	}
-	asm.AddBiasReLUNEON(x, bias)
-}
-
-// layerNormRowNEON is one row of LayerNorm in assembly when its length is
-// a multiple of 4, else in Go.
-func layerNormRowNEON(out, x, gamma, beta []float32, eps float64) {
-	d := len(x)
-	if d == 0 || d%4 != 0 {
-		layerNormRowGo(out, x, gamma, beta, eps)
-		return
-	}
-	asm.LayerNormRowNEON(out[:d], x, gamma[:d], beta[:d], eps)
-}
+// The NEON row kernels, 4 lanes.
+var (
+	softmaxNEON      = vecSoftmax(4, asm.MaxNEON, asm.ExpSubSumNEON)
+	addNEON          = vecAdd(4, asm.AddNEON)
+	addBiasReLUNEON  = vecAddBiasReLU(4, asm.AddBiasReLUNEON)
+	layerNormRowNEON = vecLayerNormRow(4, asm.LayerNormRowNEON)
+)
 
 // platformKernels lists the NEON kernel, chosen automatically, and the
 // amd64 ones as unusable. ASIMD is mandatory on arm64 (Go requires ARMv8-A);
