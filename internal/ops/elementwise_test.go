@@ -43,9 +43,17 @@ func withCanary(x []float32) []float32 {
 	return b
 }
 
+// sameBits compares every bit, except that in the first n values any NaN
+// matches any NaN: which payload a sum of two NaNs keeps depends on the
+// operand order the compiler picks for a commutative add (seen on arm64:
+// the same Go loop compiled at two call sites kept different payloads), and
+// Go does not specify it.
 func sameBits(t *testing.T, what string, n int, got, want []float32) {
 	t.Helper()
 	for i := range want {
+		if i < n && got[i] != got[i] && want[i] != want[i] {
+			continue // the canaries past n (NaNs too) must keep their bits
+		}
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Fatalf("%s n=%d: [%d] = %08x, want %08x", what, n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
 		}
