@@ -41,11 +41,8 @@ func MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, 
 
 // MultiHeadAttention is MultiHeadAttention on e's threads.
 func (e Exec) MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, s *AttentionScratch) {
-	dd := d * d
 	q, k, v, ctx := s.q[:batch*lq*d], s.k[:batch*lk*d], s.v[:batch*lk*d], s.ctx[:batch*lq*d]
-	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
-	e.Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
-	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
+	e.projectQKV(q, k, v, xq, xk, xv, batch, lq, lk, d, inProj)
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	T := pairThreads(e, batch*heads)
@@ -59,6 +56,16 @@ func (e Exec) MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, he
 			lq, lk, d, dh, scale, s.scores[t*lq*lk:(t+1)*lq*lk], s.sums[t*lq:(t+1)*lq])
 	})
 	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
+}
+
+// projectQKV computes the input projections of attention: Q = xq·Wqᵀ,
+// K = xk·Wkᵀ, V = xv·Wvᵀ with inProj = [Wq; Wk; Wv]. The inference and the
+// training forward share it, so their outputs are the same bit for bit.
+func (e Exec) projectQKV(q, k, v, xq, xk, xv []float32, batch, lq, lk, d int, inProj []float32) {
+	dd := d * d
+	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
+	e.Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
+	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
 }
 
 // grow makes room for the scores and sums of threads heads at once.
@@ -260,11 +267,8 @@ func (c *AttentionCache) check(op string, batch, lq, lk, d, heads int) {
 func (e Exec) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, c *AttentionCache) {
 	c.check("MultiHeadAttentionTrain", batch, lq, lk, d, heads)
 	c.filled = batch
-	dd := d * d
 	q, k, v, ctx := c.q[:batch*lq*d], c.k[:batch*lk*d], c.v[:batch*lk*d], c.ctx[:batch*lq*d]
-	e.Linear(q, xq, batch*lq, d, inProj[:dd], nil, d)
-	e.Linear(k, xk, batch*lk, d, inProj[dd:2*dd], nil, d)
-	e.Linear(v, xv, batch*lk, d, inProj[2*dd:3*dd], nil, d)
+	e.projectQKV(q, k, v, xq, xk, xv, batch, lq, lk, d, inProj)
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	T := pairThreads(e, batch*heads)
