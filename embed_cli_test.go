@@ -203,3 +203,39 @@ func TestEmbeddedModelRestores(t *testing.T) {
 		t.Fatalf("output %v, want 120×104", b)
 	}
 }
+
+// TestBuiltinPrefersSpecialist: among several built-in models the one
+// trained for the task wins (for denoising, the nearest σ), then the one
+// trained for fewest tasks, whatever the file names' order.
+func TestBuiltinPrefersSpecialist(t *testing.T) {
+	benv, bdir := builtinDir(t) // tinyb.safetensors: the six released tasks
+	data := trainImages(t, 2, 30, 30)
+	for _, m := range []struct{ task, file string }{{"dn50", "a-dn50.safetensors"}, {"dn30", "b-dn30.safetensors"}} {
+		r := runIPT(t, nil, nil, "finetune", "--task", m.task, "--weights", tinyModel, "--data", data,
+			"--steps", "1", "--batch", "2", "-q", "-o", filepath.Join(bdir, m.file))
+		if r.code != 0 {
+			t.Fatalf("finetune %s: exit %d: %s", m.task, r.code, r.stderr)
+		}
+	}
+	in := writePNG(t, "", 20, 18, false)
+	home := []string{"XDG_DATA_HOME=" + t.TempDir()}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"denoise", "--sigma", "30"}, "b-dn30"},
+		{[]string{"denoise", "--sigma", "50"}, "a-dn50"},
+		{[]string{"denoise", "--sigma", "25"}, "b-dn30"},
+		{[]string{"denoise", "--sigma", "40"}, "a-dn50"}, // as near as tinyb's σ50 head, and a specialist
+		{[]string{"sr", "-x2"}, "tinyb"},
+		{[]string{"derain"}, "tinyb"},
+	} {
+		r := runIPT(t, in, append(slices.Clone(home), benv...), append(c.args, "-v")...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, r.code, r.stderr)
+		}
+		if want := "ipt: weights: builtin:" + c.want + ".safetensors ("; !strings.HasPrefix(string(r.stderr), want) {
+			t.Errorf("%v: stderr %q, want it to start %q", c.args, r.stderr, want)
+		}
+	}
+}

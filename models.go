@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -143,25 +144,55 @@ func findWeights(files []string, j job, numHeads int) (string, *ipt.Model) {
 	return "", nil
 }
 
-// builtinFor loads the first built-in model, in name order, that serves j;
-// name is "" when none does. They are loaded only now, one at a time, so a
-// run with weights of its own never reads them. A built-in model that
-// cannot be loaded is an error: it is part of the binary.
+// builtinFor loads the built-in model that serves j best: the one whose
+// head was trained for exactly j (for denoising, the σ nearest to j's), then
+// the one trained for fewest tasks (a model fine-tuned for j beats the
+// multi-task one it came from), then the first in name order; name is ""
+// when none serves j. They are loaded only now, so a run with weights of its
+// own never reads them. A built-in model that cannot be loaded is an error:
+// it is part of the binary.
 func builtinFor(j job) (name string, m *ipt.Model, err error) {
 	names, err := builtin.Names()
 	if err != nil {
 		return "", nil, err
 	}
+	bestMiss, bestTasks := 0, 0
 	for _, n := range names {
-		m, err := builtin.Load(n)
+		cand, err := builtin.Load(n)
 		if err != nil {
 			return "", nil, err
 		}
-		if _, _, err := chooseHead(m.Config, j, -1, builtin.Prefix+n); err == nil {
-			return builtin.Prefix + n, m, nil
+		head, _, err := chooseHead(cand.Config, j, -1, builtin.Prefix+n)
+		if err != nil {
+			continue
+		}
+		miss := sigmaMiss(cand.Config, head, j)
+		if m == nil || miss < bestMiss || (miss == bestMiss && cand.Config.Tasks() < bestTasks) {
+			name, m, bestMiss, bestTasks = builtin.Prefix+n, cand, miss, cand.Config.Tasks()
 		}
 	}
-	return "", nil, nil
+	return name, m, nil
+}
+
+// sigmaMiss is how far the noise level head was trained for is from j's:
+// 0 for every other task, and more than any known level's for a head whose
+// level the checkpoint does not record.
+func sigmaMiss(c ipt.Config, head int, j job) int {
+	if j.scale > 1 || j.derain {
+		return 0
+	}
+	if head < len(c.TaskNames) {
+		if level, err := strconv.Atoi(strings.TrimPrefix(c.TaskNames[head], "dn")); err == nil {
+			return abs(level - j.sigma)
+		}
+	} else if slices.Equal(c.Scales, pretrainScales) {
+		for level, h := range releasedSigmaHeads {
+			if h == head {
+				return abs(level - j.sigma)
+			}
+		}
+	}
+	return 1 << 20
 }
 
 // noBuiltin says that no built-in model serves j, and why.

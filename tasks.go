@@ -42,6 +42,9 @@ func (c *derainCmd) Run() error { return c.run(job{name: "derain", scale: 1, der
 // 1 ×3, 2 ×4, 3 derain, 4 noise σ30, 5 noise σ50.
 var pretrainScales = []int{2, 3, 4, 1, 1, 1}
 
+// releasedSigmaHeads are the released layout's denoising heads by σ.
+var releasedSigmaHeads = map[int]int{30: 4, 50: 5}
+
 var releasedName = regexp.MustCompile(`(?i)^IPT_(sr[234]|denoise(\d+)|derain)\b`)
 
 // selectTask picks the head that serves j (see chooseHead) and explains on
@@ -83,7 +86,7 @@ func chooseHead(c ipt.Config, j job, force int, file string) (head int, notes []
 		if j.derain {
 			return 3, nil, nil
 		}
-		t, note := nearestSigma(j.sigma, map[int]int{30: 4, 50: 5})
+		t, note := nearestSigma(j.sigma, releasedSigmaHeads)
 		return t, note, nil
 	}
 	var ones []int
