@@ -13,7 +13,12 @@ package dist
 import (
 	"context"
 	"errors"
+	"time"
 )
+
+// Timeout bounds the rendezvous: the time the last rank may take to
+// arrive.
+const Timeout = 5 * time.Minute
 
 // Comm is one process's (rank's) place in a group of Size processes that
 // train one model together.
@@ -34,20 +39,20 @@ type Comm interface {
 var ErrClosed = errors.New("a rank left the group")
 
 // Join joins the group that e describes and returns this process's Comm,
-// on the device that local rank e.LocalRank picks (DeviceFor). It is nil
+// on device (what DeviceFor made of --device and e.LocalRank). It is nil
 // in the default build. The cuda build sets it (in an init function of a
 // file with //go:build cuda) to a function that
 //
 //  1. on rank 0 makes NCCL's id (ncclGetUniqueId, IDSize bytes),
-//  2. shares it with Exchange(ctx, e, id) (rank 0 serves it on e.Addr, the
-//     others fetch it),
-//  3. selects the GPU DeviceFor names and calls ncclCommInitRank(e.Size,
-//     id, e.Rank),
+//  2. shares it with Exchange(ctx, e, id, Timeout) (rank 0 serves it on
+//     e.Addr, the others fetch it),
+//  3. selects the GPU device names (cudaSetDevice) and calls
+//     ncclCommInitRank(e.Size, id, e.Rank),
 //
 // and returns a Comm whose AllReduceSum is ncclAllReduce(ncclFloat32,
 // ncclSum) and whose Close is ncclCommAbort when a collective failed,
 // else ncclCommDestroy.
-var Join func(ctx context.Context, e Env) (Comm, error)
+var Join func(ctx context.Context, e Env, device string) (Comm, error)
 
 // ErrNoBackend is the refusal of a world size above 1 by a build without
 // a multi-process Comm (Join nil).
