@@ -394,7 +394,11 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 	err = r.Train(ctx, f.Steps)
 	p.clear()
 	if errors.Is(err, train.ErrInterrupted) {
-		return interruptError{fmt.Sprintf("%s written at step %d (continue with --resume)", f.Output, r.State.Step), context.Cause(ctx)}
+		msg := fmt.Sprintf("%s written at step %d (continue with --resume)", f.Output, r.State.Step)
+		if world.Rank != 0 {
+			msg = fmt.Sprintf("rank %d stopped at step %d with the others (rank 0 wrote %s)", world.Rank, r.State.Step, f.Output)
+		}
+		return interruptError{msg, context.Cause(ctx)}
 	}
 	if err != nil {
 		return err
