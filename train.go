@@ -15,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/ipt-go/ipt/internal/dist"
 	"github.com/ipt-go/ipt/internal/ipt"
 	"github.com/ipt-go/ipt/internal/synth"
 	"github.com/ipt-go/ipt/internal/train"
@@ -39,8 +40,8 @@ const finetuneLR = 2e-5
 type trainFlags struct {
 	Data          []string `placeholder:"DIR" help:"Folders of clean training images, searched recursively, any format ipt reads (repeat the flag or separate with commas). Images smaller than the largest crop (P·scale) are skipped with a warning."`
 	Steps         int      `default:"1000" placeholder:"N" help:"Train until N optimiser steps are done (counting those of --resume)."`
-	Batch         int      `default:"8" placeholder:"N" help:"Samples per micro-batch (at least 2 with --lambda above 0)."`
-	Accum         int      `default:"1" placeholder:"K" help:"Micro-batches per optimiser step, their gradients averaged: an effective batch of K·N at the memory of N; the same task for the K micro-batches."`
+	Batch         int      `default:"8" placeholder:"N" help:"Samples per micro-batch (at least 2 with --lambda above 0); the contrastive loss is taken over each micro-batch."`
+	Accum         int      `default:"1" placeholder:"K" help:"Micro-batches per optimiser step (per process of a data-parallel run), their gradients averaged: an effective batch of K·N (K·N·W over W processes) at the memory of N; the same task for all."`
 	LR            float64  `name:"lr" placeholder:"RATE" help:"Adam's learning rate (default: 2e-4 tiny, 1e-4 small, 5e-5 released; 2e-5 for finetune)."`
 	Schedule      string   `enum:"step,cosine,constant" default:"step" help:"Learning-rate schedule: step (the paper's: the rate until 2/3 of the steps, then 0.4 times it), cosine (from the rate to 0, after --warmup steps rising to it) or constant."`
 	ScheduleSteps int      `placeholder:"N" help:"Steps the schedule is laid out over (default --steps): give the final count when a run is trained in parts with --resume."`
@@ -57,6 +58,10 @@ type trainFlags struct {
 	Tag           string   `placeholder:"TAG" help:"Build tag of the backend: cuda is the GPU build, which does not exist yet."`
 	Quiet         bool     `short:"q" help:"Print nothing but errors."`
 	Progress      string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar on a terminal, else a line every 10 seconds), bar, json (one JSON object per step) or none."`
+	Rank          int      `placeholder:"N" help:"This process's rank in a data-parallel run (default: RANK, else SLURM_PROCID, else 0). Rank 0 writes the checkpoint and the progress."`
+	WorldSize     int      `placeholder:"W" help:"Processes of a data-parallel run, one per GPU (default: WORLD_SIZE, else SLURM_NTASKS, else 1); needs the cuda build. A step takes N·K·W samples; a resumed run must keep the checkpoint's."`
+	LocalRank     int      `placeholder:"N" help:"Rank among the processes on this host: --device cuda means cuda:N (default: LOCAL_RANK, else SLURM_LOCALID, else the rank)."`
+	DistAddr      string   `placeholder:"HOST:PORT" help:"Where rank 0 hands out the NCCL id (default: MASTER_ADDR:MASTER_PORT, else the first host of SLURM_STEP_NODELIST or SLURM_JOB_NODELIST; port 29500 when none is set)."`
 }
 
 type trainCmd struct {
@@ -292,7 +297,13 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 	if set["lr"] {
 		lr = f.LR
 	}
-	fresh := train.State{Seed: f.Seed, Batch: f.Batch, Accum: f.Accum,
+	world, err := f.world(set)
+	if err != nil {
+		return err
+	}
+	W := world.Size
+	// State.Accum counts the micro-batches of a step over all processes.
+	fresh := train.State{Seed: f.Seed, Batch: f.Batch, Accum: f.Accum * W,
 		Schedule: train.Schedule{Kind: f.Schedule, LR: lr, Steps: f.ScheduleSteps, Warmup: f.Warmup},
 		Clip:     f.Clip, Lambda: f.Lambda, Tau: f.Tau}
 	if fresh.Schedule.Steps == 0 {
@@ -302,6 +313,7 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 		params, _ := net.Trainable()
 		adam, st = train.NewAdam(len(params)), &fresh
 	} else {
+		global := st.Batch * st.Accum
 		for flag, apply := range map[string]func(){
 			"seed": func() { st.Seed = fresh.Seed }, "batch": func() { st.Batch = fresh.Batch }, "accum": func() { st.Accum = fresh.Accum },
 			"lr": func() { st.Schedule.LR = fresh.Schedule.LR }, "schedule": func() { st.Schedule.Kind = fresh.Schedule.Kind },
@@ -315,12 +327,18 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 		if st.Step >= f.Steps {
 			return usageError{fmt.Errorf("%s: already at step %d; ask for more with --steps", f.Resume, st.Step)}
 		}
+		if err := keepGlobalBatch(f.Resume, st, global, W, set); err != nil {
+			return err
+		}
 	}
 	if err := st.Schedule.Validate(); err != nil {
 		return usageError{err}
 	}
 	if st.Lambda > 0 && st.Batch < 2 {
 		return usageError{fmt.Errorf("--batch %d: the contrastive loss (--lambda %g) needs at least 2 samples a batch (or --lambda 0)", st.Batch, st.Lambda)}
+	}
+	if world.Rank != 0 {
+		f.Quiet = true // rank 0 speaks for the run
 	}
 	mode := f.progressMode()
 	say := func(format string, a ...any) {
@@ -352,24 +370,91 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 	if f.Resume != "" {
 		verb = fmt.Sprintf("resuming %s at step %d:", f.Resume, st.Step)
 	}
-	say("%s %s (%s; %d trained parameters) on %d images; tasks %s; batch %d×%d, lr %g (%s), seed %d",
+	batch := fmt.Sprintf("%d×%d", st.Batch, st.Accum)
+	if W > 1 {
+		batch = fmt.Sprintf("%d×%d on each of %d processes (%d a step)", st.Batch, st.Accum/W, W, st.Batch*st.Accum)
+	}
+	say("%s %s (%s; %d trained parameters) on %d images; tasks %s; batch %s, lr %g (%s), seed %d",
 		verb, name, net.Config, len(params), len(data.Files), strings.Join(train.TaskNames(tasks), ","),
-		st.Batch, st.Accum, st.Schedule.LR, st.Schedule.Kind, st.Seed)
+		batch, st.Schedule.LR, st.Schedule.Kind, st.Seed)
 
 	ctx, stop := signalContext()
 	defer stop()
+	var comm dist.Comm
+	if W > 1 {
+		say("rank 0 of %d (from %s): waiting for the others on %s", W, world.From, world.Addr)
+		if comm, err = dist.Join(ctx, world, dist.DeviceFor(f.Device, world.LocalRank)); err != nil {
+			return err
+		}
+		defer comm.Close()
+	}
 	p := &trainProgress{mode: mode, w: os.Stderr, start: -1}
 	r := &train.Run{Net: net, Adam: adam, State: *st, Tasks: tasks, Data: data, Threads: f.Threads,
-		Output: f.Output, Every: f.Every, Progress: p.step}
+		Output: f.Output, Every: f.Every, Progress: p.step, Comm: comm}
 	err = r.Train(ctx, f.Steps)
 	p.clear()
 	if errors.Is(err, train.ErrInterrupted) {
-		return interruptError{fmt.Sprintf("%s written at step %d (continue with --resume)", f.Output, r.State.Step), context.Cause(ctx)}
+		msg := fmt.Sprintf("%s written at step %d (continue with --resume)", f.Output, r.State.Step)
+		if world.Rank != 0 {
+			msg = fmt.Sprintf("rank %d stopped at step %d with the others (rank 0 wrote %s)", world.Rank, r.State.Step, f.Output)
+		}
+		return interruptError{msg, context.Cause(ctx)}
 	}
 	if err != nil {
 		return err
 	}
 	say("wrote %s (step %d)", f.Output, r.State.Step)
+	return nil
+}
+
+// world is where this process stands in a data-parallel run: the flags,
+// else the launcher's environment (see dist.Resolve). A world size above
+// 1 needs a build with a multi-process Comm (the cuda build).
+func (f *trainFlags) world(set map[string]bool) (dist.Env, error) {
+	fl := dist.Flags{Rank: -1, WorldSize: -1, LocalRank: -1, Addr: f.DistAddr}
+	for name, o := range map[string]struct{ v, dst *int }{
+		"rank": {&f.Rank, &fl.Rank}, "world-size": {&f.WorldSize, &fl.WorldSize}, "local-rank": {&f.LocalRank, &fl.LocalRank},
+	} {
+		if set[name] {
+			if *o.v < 0 {
+				return dist.Env{}, usageError{errors.New("--rank, --world-size and --local-rank must not be negative")}
+			}
+			*o.dst = *o.v
+		}
+	}
+	e, err := dist.Resolve(fl, os.Getenv)
+	if err != nil {
+		return e, usageError{err}
+	}
+	if e.Size > 1 && dist.Join == nil {
+		return e, fmt.Errorf("world size %d (from %s): %w; --world-size 1 trains this process alone", e.Size, e.From, dist.ErrNoBackend)
+	}
+	return e, nil
+}
+
+// keepGlobalBatch makes a resumed run of W processes take the samples a
+// step that the checkpoint's run took (global: its batch × accum, which
+// count over all processes; a given --accum is already times W): without
+// --batch and --accum the checkpoint's
+// micro-batches are dealt out, which needs W to divide their count; with
+// --batch N alone, the step's N-sample micro-batches are; with --accum K,
+// N·K·W must be the checkpoint's global batch. A process alone (W 1)
+// may change it, as before data-parallel runs.
+func keepGlobalBatch(file string, st *train.State, global, W int, set map[string]bool) error {
+	if W == 1 {
+		return nil
+	}
+	if set["batch"] && !set["accum"] && global%st.Batch == 0 {
+		st.Accum = global / st.Batch // the micro-batches of the new size
+	}
+	if st.Batch*st.Accum != global || st.Accum%W != 0 {
+		hint := ""
+		if global%W == 0 {
+			hint = fmt.Sprintf(": --batch %d does", global/W)
+		}
+		return usageError{fmt.Errorf("%s: the run takes %d samples a step, which %d processes of --batch %d cannot share (--batch × --accum × %d must be %d%s; a run alone may change it)",
+			file, global, W, st.Batch, W, global, hint)}
+	}
 	return nil
 }
 

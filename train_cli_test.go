@@ -240,3 +240,74 @@ func TestTrainSharedDatasets(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestTrainDataParallelFlags: the default build refuses a world size above
+// 1, from the flags or a launcher's environment, in one line; bad ranks
+// and missing addresses are usage errors; --world-size 1 trains alone
+// whatever the environment says.
+func TestTrainDataParallelFlags(t *testing.T) {
+	data := trainImages(t, 2, 30, 30)
+	out := t.TempDir()
+	o := filepath.Join(out, "a.safetensors")
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		code int
+		want []string
+	}{
+		{nil, []string{"--world-size", "2", "--rank", "0", "--dist-addr", "127.0.0.1:29999"}, 1, []string{"world size 2 (from flags)", "needs the cuda build and NCCL"}},
+		{[]string{"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=h"}, nil, 1, []string{"world size 2 (from torchrun's RANK, WORLD_SIZE)", "cuda build"}},
+		{[]string{"SLURM_PROCID=0", "SLURM_NTASKS=4", "SLURM_JOB_NODELIST=gpu[01-02]"}, nil, 1, []string{"world size 4 (from Slurm's", "cuda build"}},
+		{nil, []string{"--world-size", "2", "--rank", "2", "--dist-addr", "h:1"}, 2, []string{"rank 2", "ranks are 0 … 1"}},
+		{[]string{"SLURM_PROCID=0", "SLURM_NTASKS=2"}, nil, 2, []string{"no rendezvous address", "--dist-addr"}},
+		{nil, []string{"--world-size", "2", "--rank", "1", "--dist-addr", "h"}, 2, []string{"want HOST:PORT"}},
+		{[]string{"RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=h"}, []string{"--world-size", "1", "--rank", "0"}, 0, nil},
+	} {
+		clear := []string{"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "MASTER_ADDR=", "MASTER_PORT=", "SLURM_PROCID=", "SLURM_NTASKS=", "SLURM_LOCALID=", "SLURM_JOB_NODELIST=", "SLURM_STEP_NODELIST="}
+		args := microArgs(data, append([]string{"--steps", "1", "-o", o}, tc.args...)...)
+		r := runIPT(t, nil, append(clear, tc.env...), args...)
+		if r.code != tc.code {
+			t.Errorf("%s ipt %s: exit %d, want %d (%s)", tc.env, strings.Join(tc.args, " "), r.code, tc.code, r.stderr)
+			continue
+		}
+		if tc.code != 0 {
+			oneLine(t, r.stderr, tc.want...)
+			if _, err := os.Stat(o); err == nil {
+				t.Errorf("%s ipt %s: wrote %s", tc.env, strings.Join(tc.args, " "), o)
+			}
+		}
+	}
+}
+
+// TestKeepGlobalBatch: a resumed data-parallel run deals out the
+// checkpoint's micro-batches, takes a --batch whose micro-batches share
+// out evenly, and refuses to change the samples a step.
+func TestKeepGlobalBatch(t *testing.T) {
+	for _, tc := range []struct {
+		batch, accum int // after the flags (accum over all processes)
+		W            int
+		set          []string
+		wantAccum    int
+		want         string // error
+	}{
+		{1, 4, 2, nil, 4, ""},               // 4 micro-batches of 1, 2 each
+		{4, 1, 2, nil, 0, "--batch 2 does"}, // 1 micro-batch of 4 on 2 processes
+		{2, 1, 2, []string{"batch"}, 2, ""}, // --batch 2: 2 micro-batches of 2
+		{8, 1, 2, []string{"batch"}, 0, "takes 4 samples a step, which 2 processes of --batch 8 cannot share"},
+		{4, 2, 2, []string{"accum"}, 0, "must be 4: --batch 2 does"},
+		{3, 1, 1, []string{"batch"}, 1, ""}, // alone: changes allowed
+	} {
+		st := &train.State{Batch: tc.batch, Accum: tc.accum}
+		set := map[string]bool{}
+		for _, s := range tc.set {
+			set[s] = true
+		}
+		err := keepGlobalBatch("ck", st, 4, tc.W, set) // the checkpoint: 4 samples a step
+		switch {
+		case tc.want == "" && (err != nil || st.Accum != tc.wantAccum):
+			t.Errorf("%+v: %v, accum %d; want %d", tc, err, st.Accum, tc.wantAccum)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: %v, want an error with %q", tc, err, tc.want)
+		}
+	}
+}

@@ -18,7 +18,7 @@ type State struct {
 	Step     int    // optimiser steps done
 	Seed     uint64 // of the run's random streams (see Stream)
 	Batch    int    // samples per micro-batch
-	Accum    int    // micro-batches per optimiser step
+	Accum    int    // micro-batches per optimiser step (over all ranks of a data-parallel run)
 	Schedule Schedule
 	Clip     float64 // global gradient norm bound, 0 for none
 	Lambda   float64 // weight of the contrastive loss

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipt-go/ipt/internal/dist"
 	"github.com/ipt-go/ipt/internal/ipt"
 	"github.com/ipt-go/ipt/internal/ops"
 	"github.com/ipt-go/ipt/internal/synth"
@@ -66,6 +67,17 @@ type Run struct {
 	Output   string // checkpoint written every Every steps (0: only at the end), at the end, and when interrupted
 	Every    int
 	Progress func(StepInfo) // after each step; may be nil
+
+	// Comm, when not nil, makes the run rank Comm.Rank() of a data-parallel
+	// run of Comm.Size() processes (W), each with its Run and the same
+	// Net, State, Tasks and data. A step's State.Accum micro-batches (the
+	// count over all ranks) are dealt out: rank r makes those numbered
+	// k·W+r, exactly as a run alone makes them (see Stream), and the
+	// gradients and losses are summed over the ranks before the mean, the
+	// clipping and Adam, which then run alike everywhere: the weights are
+	// those of the run alone within float rounding. Only rank 0 writes
+	// Output and calls Progress.
+	Comm dist.Comm
 }
 
 // StepInfo describes a finished step for progress reports.
@@ -103,8 +115,15 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 	if len(r.Tasks) != r.Net.Config.Tasks() {
 		return fmt.Errorf("%d tasks for a net of %d heads", len(r.Tasks), r.Net.Config.Tasks())
 	}
+	rank, size := r.world()
+	if st.Accum%size != 0 {
+		return fmt.Errorf("%d micro-batches a step cannot be dealt out to %d processes evenly", st.Accum, size)
+	}
 	params, grads := r.Net.Trainable()
 	exec := ops.Exec{Threads: r.Threads}
+	if err := r.checkSame(); err != nil {
+		return err
+	}
 
 	// The batches are made one micro-batch ahead by a goroutine; each is a
 	// function of (seed, step, micro-batch) only (see Stream).
@@ -115,7 +134,7 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 	go func() {
 		defer close(batches)
 		for s := first; s < steps; s++ {
-			for k := range accum {
+			for k := rank; k < accum; k += size {
 				b, err := r.makeBatch(seed, batch, s, k)
 				select {
 				case batches <- micro{s, k, b, err}:
@@ -150,11 +169,14 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 			return err
 		}
 		st.Step++
-		if r.Progress != nil {
+		if r.Progress != nil && rank == 0 {
 			r.Progress(StepInfo{Step: st.Step, Steps: steps, Task: r.Tasks[task].Name, Loss: sum, LR: lr,
 				GradNorm: norm, Samples: samples, Elapsed: time.Since(start)})
 		}
-		interrupted := ctx.Err() != nil
+		interrupted, err := r.agree(ctx.Err() != nil)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", s+1, err)
+		}
 		if st.Step == steps || interrupted || (r.Every > 0 && st.Step%r.Every == 0) {
 			if err := r.save(); err != nil {
 				return err
@@ -168,13 +190,14 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 }
 
 // accumulate sets the gradients to the mean of those of the step's Accum
-// micro-batches, which next hands out, and returns the mean loss and the
-// step's task.
+// micro-batches, which next hands out (this rank's share of them), and
+// returns the mean loss and the step's task.
 func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int, error) {
 	r.Net.ZeroGrads()
 	var sum Loss
 	task := 0
-	for range r.State.Accum {
+	_, size := r.world()
+	for range r.State.Accum / size {
 		b, err := next()
 		if err != nil {
 			return sum, 0, err
@@ -187,6 +210,12 @@ func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int,
 		sum.L1 += l.L1
 		sum.Contrastive += l.Contrastive
 		sum.Total += l.Total
+	}
+	if size > 1 {
+		var err error
+		if sum, err = r.allReduce(sum); err != nil {
+			return sum, 0, err
+		}
 	}
 	k := float64(r.State.Accum)
 	if r.State.Accum > 1 {
@@ -202,8 +231,77 @@ func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int,
 	return Loss{sum.L1 / k, sum.Contrastive / k, sum.Total / k}, task, nil
 }
 
+// world is the run's rank and number of processes (0 and 1 alone).
+func (r *Run) world() (rank, size int) {
+	if r.Comm == nil {
+		return 0, 1
+	}
+	return r.Comm.Rank(), r.Comm.Size()
+}
+
+// allReduce sums the gradients and the loss sum over the ranks (the loss
+// in float32).
+func (r *Run) allReduce(sum Loss) (Loss, error) {
+	_, grads := r.Net.Trainable()
+	if err := r.Comm.AllReduceSum(grads); err != nil {
+		return sum, err
+	}
+	l := []float32{float32(sum.L1), float32(sum.Contrastive), float32(sum.Total)}
+	if err := r.Comm.AllReduceSum(l); err != nil {
+		return sum, err
+	}
+	return Loss{float64(l[0]), float64(l[1]), float64(l[2])}, nil
+}
+
+// agree is whether any rank is stopping (all stop at the same step).
+func (r *Run) agree(stop bool) (bool, error) {
+	if _, size := r.world(); size == 1 {
+		return stop, nil
+	}
+	flag := []float32{0}
+	if stop {
+		flag[0] = 1
+	}
+	err := r.Comm.AllReduceSum(flag)
+	return flag[0] > 0, err
+}
+
+// checkSame fails on every rank when the ranks do not start alike: the
+// step, the settings that deal out the samples, the net's size, the data
+// and the weights (a checksum) are gathered from all and compared.
+func (r *Run) checkSame() error {
+	rank, size := r.world()
+	if size == 1 {
+		return nil
+	}
+	st := &r.State
+	sum := uint32(2166136261) // FNV-1a over the weights' bits
+	for _, v := range r.Net.Params {
+		sum = (sum ^ math.Float32bits(v)) * 16777619
+	}
+	sum ^= sum >> 24
+	const mask = 1<<24 - 1 // float32 holds these exactly
+	names := []string{"step", "seed", "batch", "accum", "parameters", "images", "weights checksum"}
+	mine := []uint64{uint64(st.Step), st.Seed, uint64(st.Batch), uint64(st.Accum), uint64(len(r.Net.Params)), uint64(len(r.Data.Files)), uint64(sum)}
+	all := make([]float32, size*len(mine))
+	for i, v := range mine {
+		all[rank*len(mine)+i] = float32(v & mask)
+	}
+	if err := r.Comm.AllReduceSum(all); err != nil {
+		return err
+	}
+	for q := range size {
+		for i, name := range names {
+			if a, b := all[i], all[q*len(mine)+i]; a != b {
+				return fmt.Errorf("the processes do not start alike: rank 0's %s is %d, rank %d's %d (start every rank from the same checkpoint, data and training flags)", name, uint64(a), q, uint64(b))
+			}
+		}
+	}
+	return nil
+}
+
 func (r *Run) save() error {
-	if r.Output == "" {
+	if rank, _ := r.world(); r.Output == "" || rank != 0 {
 		return nil
 	}
 	return WriteCheckpoint(r.Output, r.Net, r.Adam, r.State)
