@@ -1,6 +1,9 @@
 package ops
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // AdamCoefs are the float32 constants of one Adam update (see AdamUpdate):
 // β1, 1−β1, β2, 1−β2, √(1−β2ᵗ), ε and the step lr/(1−β1ᵗ), in the order
@@ -34,4 +37,82 @@ func adamUpdateGo(p, g, m, v []float32, c AdamCoefs) {
 		denom := float32(float32(math.Sqrt(float64(vi)))/c.BC2) + c.Eps
 		p[i] -= float32(float32(c.Step*mi) / denom)
 	}
+}
+
+// adamChunk is the slice of parameters one goroutine updates at a time
+// (Exec.AdamUpdate, Exec.Scale).
+const adamChunk = 1 << 16
+
+// AdamUpdate is AdamUpdate on up to e.Threads goroutines, in chunks of 2¹⁶
+// values: elements are independent, so the bits do not depend on threads.
+func (e Exec) AdamUpdate(p, g, m, v []float32, c AdamCoefs) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	parallelChunks(len(p), adamChunk, e.threads(), func(lo, hi int) {
+		AdamUpdate(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c)
+	})
+}
+
+// normChunk is the block whose squares are summed on their own before the
+// block sums are added in order: the norm is the same for any threads.
+const normChunk = 1 << 14
+
+// L2Norm is √Σ x[i]², the squares summed in float64: in blocks of 2¹⁴
+// values, each summed in index order, then the block sums in order.
+func L2Norm(x []float32) float64 { return Exec{Threads: 1}.L2Norm(x) }
+
+// L2Norm is L2Norm with the blocks on up to e.Threads goroutines (the same
+// bits on any number).
+func (e Exec) L2Norm(x []float32) float64 {
+	sums := make([]float64, (len(x)+normChunk-1)/normChunk)
+	parallelChunks(len(x), normChunk, e.threads(), func(lo, hi int) {
+		s := 0.0
+		for _, v := range x[lo:hi] {
+			s += float64(v) * float64(v)
+		}
+		sums[lo/normChunk] = s
+	})
+	total := 0.0
+	for _, s := range sums {
+		total += s
+	}
+	return math.Sqrt(total)
+}
+
+// Scale computes x[i] *= f.
+func Scale(x []float32, f float32) {
+	for i := range x {
+		x[i] *= f
+	}
+}
+
+// Scale is Scale on up to e.Threads goroutines.
+func (e Exec) Scale(x []float32, f float32) {
+	parallelChunks(len(x), adamChunk, e.threads(), func(lo, hi int) { Scale(x[lo:hi], f) })
+}
+
+// parallelChunks runs f over [0, n) in chunks of size on up to threads
+// goroutines.
+func parallelChunks(n, size, threads int, f func(lo, hi int)) {
+	chunks := (n + size - 1) / size
+	threads = min(threads, chunks)
+	if threads <= 1 {
+		for lo := 0; lo < n; lo += size {
+			f(lo, min(n, lo+size))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, chunks)
+	for c := range chunks {
+		next <- c
+	}
+	close(next)
+	for range threads {
+		wg.Go(func() {
+			for c := range next {
+				f(c*size, min(n, (c+1)*size))
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -232,15 +232,35 @@ type AttentionCache struct {
 // NewAttentionCache sizes a cache for up to batch sequences of lq queries
 // and lk keys, model width d, heads heads.
 func NewAttentionCache(batch, lq, lk, d, heads int) *AttentionCache {
+	return NewAttentionCacheWith(goAlloc, batch, lq, lk, d, heads)
+}
+
+// goAlloc is a zeroed Go slice: the CPU's Alloc.
+func goAlloc(n int) []float32 { return make([]float32, n) }
+
+// NewAttentionCacheWith is NewAttentionCache with the buffers from alloc
+// (a Backend's Alloc, which zeroes them): Q, K, V and the context [batch·lq
+// or lk, d], the probabilities [batch·heads·lq·lk] and one row of softmax
+// sums [lq] (Buffers returns them).
+func NewAttentionCacheWith(alloc func(n int) []float32, batch, lq, lk, d, heads int) *AttentionCache {
 	return &AttentionCache{
 		batch: batch, lq: lq, lk: lk, d: d, heads: heads, filled: -1,
-		q:    make([]float32, batch*lq*d),
-		k:    make([]float32, batch*lk*d),
-		v:    make([]float32, batch*lk*d),
-		p:    make([]float32, batch*heads*lq*lk),
-		ctx:  make([]float32, batch*lq*d),
-		sums: make([]float32, lq),
+		q:    alloc(batch * lq * d),
+		k:    alloc(batch * lk * d),
+		v:    alloc(batch * lk * d),
+		p:    alloc(batch * heads * lq * lk),
+		ctx:  alloc(batch * lq * d),
+		sums: alloc(lq),
 	}
+}
+
+// Buffers returns the cache's buffers, for a Backend that runs the
+// attention itself (its MultiHeadAttentionTrain fills them, its
+// MultiHeadAttentionBackward reads them; the layout within each is its
+// own). The CPU's may replace sums by a larger Go slice on first use with
+// more threads.
+func (c *AttentionCache) Buffers() (q, k, v, p, ctx, sums []float32) {
+	return c.q, c.k, c.v, c.p, c.ctx, c.sums
 }
 
 // Bytes is the memory the cache holds.
@@ -306,12 +326,21 @@ type AttentionGrad struct {
 // and lk keys, model width d; the dP of further threads is added on first
 // use.
 func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
+	return NewAttentionGradWith(goAlloc, batch, lq, lk, d)
+}
+
+// NewAttentionGradWith is NewAttentionGrad with the buffers from alloc (a
+// Backend's Alloc).
+func NewAttentionGradWith(alloc func(n int) []float32, batch, lq, lk, d int) *AttentionGrad {
 	return &AttentionGrad{
-		dCtx:  make([]float32, batch*lq*d),
-		dQKVT: make([]float32, d*(gradLD(batch*lq)+2*gradLD(batch*lk))),
-		dP:    make([]float32, lq*lk),
+		dCtx:  alloc(batch * lq * d),
+		dQKVT: alloc(d * (gradLD(batch*lq) + 2*gradLD(batch*lk))),
+		dP:    alloc(lq * lk),
 	}
 }
+
+// Buffers returns the scratch's buffers (see AttentionCache.Buffers).
+func (g *AttentionGrad) Buffers() (dCtx, dQKVT, dP []float32) { return g.dCtx, g.dQKVT, g.dP }
 
 // MultiHeadAttentionBackward is the backward of MultiHeadAttentionTrain,
 // whose cache c it reads, with the same arguments (it panics if c's last

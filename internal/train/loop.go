@@ -78,6 +78,20 @@ type Run struct {
 	// those of the run alone within float rounding. Only rank 0 writes
 	// Output and calls Progress.
 	Comm dist.Comm
+
+	// Backend runs the steps: nil for the CPU (ops.CPU with Threads), else
+	// the backend Net and Adam were moved to (their MoveTo).
+	Backend ops.Backend
+
+	in, target []float32 // the batch buffers Train fills, of the backend
+}
+
+// backend is the backend the run's steps run on.
+func (r *Run) backend() ops.Backend {
+	if r.Backend == nil {
+		return ops.CPU{Threads: r.Threads}
+	}
+	return r.Backend
 }
 
 // StepInfo describes a finished step for progress reports.
@@ -94,11 +108,14 @@ type StepInfo struct {
 // ErrInterrupted wraps the cause of a run stopped by its context.
 var ErrInterrupted = errors.New("interrupted")
 
-// micro is one micro-batch, made ahead of the step that uses it.
+// micro is one micro-batch's samples, drawn ahead of the step that uses
+// it: the images (on the host), which fillBatch puts into the backend's
+// batch buffers when the step starts.
 type micro struct {
-	step, k int
-	batch   *Batch
-	err     error
+	step, k   int
+	task      int
+	clean, in []*ipt.Image
+	err       error
 }
 
 // Train runs steps until State.Step reaches steps, writing checkpoints to
@@ -120,13 +137,15 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 		return fmt.Errorf("%d micro-batches a step cannot be dealt out to %d processes evenly", st.Accum, size)
 	}
 	params, grads := r.Net.Trainable()
-	exec := ops.Exec{Threads: r.Threads}
+	be := r.backend()
 	if err := r.checkSame(); err != nil {
 		return err
 	}
 
-	// The batches are made one micro-batch ahead by a goroutine; each is a
-	// function of (seed, step, micro-batch) only (see Stream).
+	// The batches are drawn one micro-batch ahead by a goroutine; each is a
+	// function of (seed, step, micro-batch) only (see Stream). The goroutine
+	// makes images on the host; the loop copies them into the batch buffers
+	// of the backend after a Sync, so that no device work is using them.
 	stop := make(chan struct{})
 	defer close(stop)
 	batches := make(chan micro, 1)
@@ -135,9 +154,9 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 		defer close(batches)
 		for s := first; s < steps; s++ {
 			for k := rank; k < accum; k += size {
-				b, err := r.makeBatch(seed, batch, s, k)
+				task, clean, in, err := r.sample(seed, batch, s, k)
 				select {
-				case batches <- micro{s, k, b, err}:
+				case batches <- micro{s, k, task, clean, in, err}:
 				case <-stop:
 					return
 				}
@@ -154,19 +173,28 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 		s := st.Step
 		sum, task, err := r.accumulate(func() (*Batch, error) {
 			m := <-batches
-			return m.batch, m.err
-		}, exec)
+			if m.err != nil {
+				return nil, m.err
+			}
+			if err := be.Sync(); err != nil { // the last micro-batch's work is done with the buffers
+				return nil, err
+			}
+			return r.fillBatch(m.task, m.clean, m.in, true), nil
+		}, be)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", s+1, err)
 		}
 		samples += st.Batch * st.Accum
-		norm := ClipGrads(grads, st.Clip, r.Threads)
+		norm := ClipGradsOn(be, grads, st.Clip)
 		if math.IsNaN(norm) || math.IsInf(norm, 0) || math.IsNaN(sum.Total) {
 			return fmt.Errorf("step %d: the loss (%g) or its gradients are not finite; try a lower --lr", s+1, sum.Total)
 		}
 		lr := st.Schedule.At(s)
-		if err := r.Adam.Step(params, grads, lr, r.Threads); err != nil {
+		if err := r.Adam.StepOn(be, params, grads, lr); err != nil {
 			return err
+		}
+		if err := be.Sync(); err != nil {
+			return fmt.Errorf("step %d: %w", s+1, err)
 		}
 		st.Step++
 		if r.Progress != nil && rank == 0 {
@@ -191,8 +219,9 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 
 // accumulate sets the gradients to the mean of those of the step's Accum
 // micro-batches, which next hands out (this rank's share of them), and
-// returns the mean loss and the step's task.
-func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int, error) {
+// returns the mean loss and the step's task. be runs the ops (see
+// ForwardBackward).
+func (r *Run) accumulate(next func() (*Batch, error), be ops.Backend) (Loss, int, error) {
 	r.Net.ZeroGrads()
 	var sum Loss
 	task := 0
@@ -203,7 +232,7 @@ func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int,
 			return sum, 0, err
 		}
 		task = b.Task
-		l, err := r.Net.ForwardBackward(b, r.State.Lambda, r.State.Tau, exec)
+		l, err := r.Net.ForwardBackward(b, r.State.Lambda, r.State.Tau, be)
 		if err != nil {
 			return sum, 0, err
 		}
@@ -212,6 +241,9 @@ func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int,
 		sum.Total += l.Total
 	}
 	if size > 1 {
+		if err := be.Sync(); err != nil { // the gradients are complete before the ranks exchange them
+			return sum, 0, err
+		}
 		var err error
 		if sum, err = r.allReduce(sum); err != nil {
 			return sum, 0, err
@@ -222,11 +254,8 @@ func (r *Run) accumulate(next func() (*Batch, error), exec ops.Exec) (Loss, int,
 		// ForwardBackward adds each micro-batch's gradients of its mean
 		// loss; their mean is that of the whole step's (exact for K a
 		// power of two).
-		inv := float32(1 / k)
 		_, grads := r.Net.Trainable()
-		for i := range grads {
-			grads[i] *= inv
-		}
+		be.Scale(grads, float32(1/k))
 	}
 	return Loss{sum.L1 / k, sum.Contrastive / k, sum.Total / k}, task, nil
 }
@@ -304,36 +333,80 @@ func (r *Run) save() error {
 	if rank, _ := r.world(); r.Output == "" || rank != 0 {
 		return nil
 	}
+	if err := r.backend().Sync(); err != nil { // the checkpoint reads Params and the moments from Go
+		return err
+	}
 	return WriteCheckpoint(r.Output, r.Net, r.Adam, r.State)
 }
 
 // StepTask is the task (head index) optimiser step s trains.
 func StepTask(seed uint64, s, tasks int) int { return Stream(seed, s, -1).IntN(tasks) }
 
-// makeBatch draws micro-batch k of step s (batch samples): the step's
-// task, then the samples.
+// makeBatch draws micro-batch k of step s (batch samples) into new
+// buffers of the run's backend.
 func (r *Run) makeBatch(seed uint64, batch, s, k int) (*Batch, error) {
-	ti := StepTask(seed, s, len(r.Tasks))
-	task := r.Tasks[ti]
-	p := r.Net.Config.PatchSize
-	sampler := Sampler{
-		Side:    p * task.Scale,
-		Augment: synth.Dihedral,
-		Degrade: func(c *ipt.Image, rng *rand.Rand) *ipt.Image { return synth.Degrade(task, c, rng) },
-	}
-	clean, in, err := r.Data.Samples(sampler, seed, s, k*batch, batch, r.Threads)
+	task, clean, in, err := r.sample(seed, batch, s, k)
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{Task: ti, N: batch}
-	for i := range clean {
-		if in[i].H != p || in[i].W != p {
-			return nil, fmt.Errorf("%s: input %d×%d, want %d×%d", task.Name, in[i].W, in[i].H, p, p)
-		}
-		b.In = append(b.In, in[i].Pix...)
-		b.Target = append(b.Target, clean[i].Pix...)
+	return r.fillBatch(task, clean, in, false), nil
+}
+
+// sample draws micro-batch k of step s (batch samples): the step's task
+// (its head index), then the samples' target and input images.
+func (r *Run) sample(seed uint64, batch, s, k int) (task int, clean, in []*ipt.Image, err error) {
+	task = StepTask(seed, s, len(r.Tasks))
+	t := r.Tasks[task]
+	p := r.Net.Config.PatchSize
+	sampler := Sampler{
+		Side:    p * t.Scale,
+		Augment: synth.Dihedral,
+		Degrade: func(c *ipt.Image, rng *rand.Rand) *ipt.Image { return synth.Degrade(t, c, rng) },
 	}
-	return b, nil
+	clean, in, err = r.Data.Samples(sampler, seed, s, k*batch, batch, r.Threads)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for i := range in {
+		if in[i].H != p || in[i].W != p {
+			return 0, nil, nil, fmt.Errorf("%s: input %d×%d, want %d×%d", t.Name, in[i].W, in[i].H, p, p)
+		}
+	}
+	return task, clean, in, nil
+}
+
+// fillBatch copies the images into a batch: into the run's batch buffers
+// when reuse (grown as needed; Train's, refilled for each micro-batch),
+// else into new buffers. Both come from the backend's Alloc and are
+// written from Go: the caller makes sure no queued work uses them (Sync
+// first).
+func (r *Run) fillBatch(task int, clean, in []*ipt.Image, reuse bool) *Batch {
+	be := r.backend()
+	var nIn, nTarget int
+	for i := range clean {
+		nIn += len(in[i].Pix)
+		nTarget += len(clean[i].Pix)
+	}
+	b := &Batch{Task: task, N: len(clean)}
+	if reuse {
+		if len(r.in) < nIn {
+			be.Free(r.in)
+			r.in = be.Alloc(nIn)
+		}
+		if len(r.target) < nTarget {
+			be.Free(r.target)
+			r.target = be.Alloc(nTarget)
+		}
+		b.In, b.Target = r.in[:nIn], r.target[:nTarget]
+	} else {
+		b.In, b.Target = be.Alloc(nIn), be.Alloc(nTarget)
+	}
+	var oi, ot int
+	for i := range clean {
+		oi += copy(b.In[oi:], in[i].Pix)
+		ot += copy(b.Target[ot:], clean[i].Pix)
+	}
+	return b
 }
 
 // CheckResume reports the first setting in which a checkpoint's run (ck,

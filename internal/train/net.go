@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ipt-go/ipt/internal/ipt"
+	"github.com/ipt-go/ipt/internal/ops"
 	"github.com/ipt-go/ipt/internal/weights"
 )
 
@@ -22,6 +23,11 @@ import (
 //
 // A Net is used by one goroutine at a time: ForwardBackward keeps its
 // activations in buffers of the Net.
+//
+// Params, Grads and the activations are buffers of the net's backend (see
+// MoveTo; a new net's is the CPU). The views of Tensor, GradTensor,
+// Trainable and Model are sub-slices of them; on a device, read or write
+// their values from Go only after the backend's Sync.
 type Net struct {
 	Config        ipt.Config
 	Params, Grads []float32
@@ -34,9 +40,10 @@ type Net struct {
 	p, g  netViews // typed views into Params and Grads
 	model *ipt.Model
 	acts  *activations // sized for the last batch run
+	be    ops.Backend  // holds Params, Grads and acts
 }
 
-// newNet allocates a zeroed net of cfg with its views.
+// newNet allocates a zeroed net of cfg on the CPU with its views.
 func newNet(cfg ipt.Config) (*Net, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -54,11 +61,38 @@ func newNet(cfg ipt.Config) (*Net, error) {
 			n.fixed = total
 		}
 	}
-	n.Params = make([]float32, total)
-	n.Grads = make([]float32, total)
+	n.be = ops.CPU{}
+	n.Params = n.be.Alloc(total)
+	n.Grads = n.be.Alloc(total)
 	n.p = n.views(n.Params)
 	n.g = n.views(n.Grads)
 	return n, nil
+}
+
+// Backend is the backend that holds the net's buffers and runs its ops.
+func (n *Net) Backend() ops.Backend { return n.be }
+
+// MoveTo moves the net onto be: Params and Grads are copied into buffers
+// of be (after a Sync of the old backend), the old ones freed, the
+// activations and the model of Model dropped. Views taken before (Tensor,
+// Trainable, …) no longer belong to the net.
+func (n *Net) MoveTo(be ops.Backend) error {
+	if err := n.be.Sync(); err != nil {
+		return err
+	}
+	params, grads := be.Alloc(len(n.Params)), be.Alloc(len(n.Grads))
+	copy(params, n.Params)
+	copy(grads, n.Grads)
+	if n.acts != nil {
+		n.acts.free(n.be)
+		n.acts = nil
+	}
+	n.be.Free(n.Params)
+	n.be.Free(n.Grads)
+	n.be, n.Params, n.Grads = be, params, grads
+	n.p, n.g = n.views(n.Params), n.views(n.Grads)
+	n.model = nil
+	return nil
 }
 
 func numel(s []int) int {
@@ -175,12 +209,13 @@ func (n *Net) Trainable() (params, grads []float32) {
 	return n.Params[n.fixed:], n.Grads[n.fixed:]
 }
 
-// ZeroGrads sets every gradient to zero.
-func (n *Net) ZeroGrads() { clear(n.Grads) }
+// ZeroGrads sets every gradient to zero, on the net's backend.
+func (n *Net) ZeroGrads() { n.be.Zero(n.Grads) }
 
 // Model returns an inference model whose weights are views into Params: it
 // sees every later change to them (for evaluation during training). It is
-// built once and shared.
+// built once and shared. It runs on the CPU: on another backend, Sync
+// before using it, and not while a step runs.
 func (n *Net) Model() (*ipt.Model, error) {
 	if n.model != nil {
 		return n.model, nil

@@ -39,14 +39,17 @@ import (
 // ForwardBackward runs the batch, computes L1 (mean |out − target|) +
 // lambda·contrastive (paper Eq. 5 on the decoder's output tokens, cosine
 // similarity / tau; needs N ≥ 2), and ADDS the gradients of Total into
-// n.Grads. Bit-identical for any e.Threads.
-func (n *Net) ForwardBackward(b *Batch, lambda, tau float64, e ops.Exec) (Loss, error) {
+// n.Grads. e runs the ops: the net's backend (Backend, MoveTo) or, for a
+// net on the CPU, any ops.CPU, whose Threads do not change a bit of the
+// result. b's buffers are e's too; their values must be in place (written
+// after a Sync) when it is called.
+func (n *Net) ForwardBackward(b *Batch, lambda, tau float64, e ops.Backend) (Loss, error) {
 	return n.forwardBackward(b, 1, lambda, tau, e)
 }
 
 // forwardBackward is ForwardBackward with a weight on the L1 term (the
 // tests take the contrastive term alone with l1 = 0).
-func (n *Net) forwardBackward(b *Batch, l1, lambda, tau float64, e ops.Exec) (Loss, error) {
+func (n *Net) forwardBackward(b *Batch, l1, lambda, tau float64, e ops.Backend) (Loss, error) {
 	if err := n.check(b, lambda, tau); err != nil {
 		return Loss{}, err
 	}
@@ -58,15 +61,15 @@ func (n *Net) forwardBackward(b *Batch, l1, lambda, tau float64, e ops.Exec) (Lo
 	s := c.Scales[b.Task]
 	outLen := N * ipt.Colors * c.PatchSize * s * c.PatchSize * s
 	var loss Loss
-	loss.L1 = l1Loss(a.out[:outLen], b.Target, a.dout[:outLen], l1)
+	loss.L1 = e.L1Loss(a.out[:outLen], b.Target, a.dout[:outLen], l1)
 	// dmem holds lambda·∂contrastive/∂xdec until the backward reaches xdec.
-	clear(a.dmem[:T])
+	e.Zero(a.dmem[:T])
 	if lambda > 0 {
 		xdec := a.stream[len(a.stream)-1]
-		loss.Contrastive = contrastiveLoss(xdec, a.dmem, N, L, d, tau, lambda, a.feat, a.tmp, a.contrast, a.norms, e)
+		loss.Contrastive = e.ContrastiveLoss(xdec, a.dmem, N, L, d, tau, lambda, a.feat, a.tmp, a.contrast)
 	}
 	loss.Total = l1*loss.L1 + lambda*loss.Contrastive
-	clear(a.dx[:T])
+	e.Zero(a.dx[:T])
 	n.tailsBackward(b, a, e)
 	n.bodyBackward(b.Task, N, a, e)
 	n.headsBackward(b, a, e)
@@ -76,7 +79,7 @@ func (n *Net) forwardBackward(b *Batch, l1, lambda, tau float64, e ops.Exec) (Lo
 // tailsBackward takes a.dout back through each sample's tail: the gradient
 // of the tail input r goes to the body output tokens (a.dx, through Fold)
 // and to the head features (a.dfeat, the residual).
-func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Exec) {
+func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Backend) {
 	c, p, g := n.Config, &n.p, &n.g
 	C, P, L, d := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim()
 	tile := C * P * P
@@ -91,7 +94,7 @@ func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Exec) {
 		// out = add_mean(y): fixed weights, only the input gradient.
 		bufA, bufB := a.dc1, a.dc2
 		dy := bufA[:oplane]
-		clear(dy)
+		e.Zero(dy)
 		back(dy, nil, nil, a.dout[i*oplane:(i+1)*oplane], a.y[i*oplane:(i+1)*oplane], p.addMean, side)
 		// The last conv's input: the last shuffle output, or r.
 		ins := [][]float32{a.r[i*tile : (i+1)*tile]}
@@ -107,28 +110,28 @@ func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Exec) {
 		}
 		k := len(t.up)
 		dz := bufB[:C*side*side]
-		clear(dz)
+		e.Zero(dz)
 		back(dz, gt.last.w, gt.last.b, dy, ins[k], t.last, side)
 		for j := k - 1; j >= 0; j-- {
 			sd := sides[j]
 			du := a.up[:t.up[j].cout*sd*sd]
-			clear(du)
-			ops.PixelShuffleBackward(du, dz, C, sd, sd, t.shuffle)
+			e.Zero(du)
+			e.PixelShuffleBackward(du, dz, C, sd, sd, t.shuffle)
 			dprev := bufA[:C*sd*sd]
-			clear(dprev)
+			e.Zero(dprev)
 			back(dprev, gt.up[j].w, gt.up[j].b, du, ins[j], t.up[j], sd)
 			dz, bufA, bufB = dprev, bufB, bufA
 		}
 		// dz is now ∂/∂r: r = Fold(tokens) + feat.
-		copy(a.dfeat[i*tile:(i+1)*tile], dz[:tile])
-		ops.FoldBackward(a.dx[i*L*d:(i+1)*L*d], dz[:tile], C, P, P, c.PatchDim)
+		e.Copy(a.dfeat[i*tile:(i+1)*tile], dz[:tile])
+		e.FoldBackward(a.dx[i*L*d:(i+1)*L*d], dz[:tile], C, P, P, c.PatchDim)
 	}
 }
 
 // bodyBackward takes a.dx (∂/∂ body output tokens) back through the
 // transformer, with a.dmem holding the contrastive gradient at the decoder
 // output on entry, and adds the result, through Unfold, into a.dfeat.
-func (n *Net) bodyBackward(task, N int, a *activations, e ops.Exec) {
+func (n *Net) bodyBackward(task, N int, a *activations, e ops.Backend) {
 	c, p, g := n.Config, &n.p, &n.g
 	C, P, L, d, H := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim(), c.NumHeads
 	rows := N * L
@@ -137,8 +140,8 @@ func (n *Net) bodyBackward(task, N int, a *activations, e ops.Exec) {
 	// tok = xdec + mlp_head(xdec), then the contrastive term at xdec.
 	xdec := a.stream[len(a.stream)-1]
 	ffnBackward(dx, dx, xdec, a.mlpH, rows, d, &p.mlp, &g.mlp, a, e)
-	ops.Add(dx, dmem)
-	clear(dmem)
+	e.Add(dx, dmem)
+	e.Zero(dmem)
 	E := len(p.enc)
 	mem := a.stream[2*E]
 	dqpos := g.query[task*L*d : (task+1)*L*d]
@@ -147,44 +150,44 @@ func (n *Net) bodyBackward(task, N int, a *activations, e ops.Exec) {
 		x0, x1, x2 := a.stream[2*E+3*l], a.stream[2*E+3*l+1], a.stream[2*E+3*l+2]
 		s1, q1, q2, s3 := a.decS1[l], a.decQ1[l], a.decQ2[l], a.decS3[l]
 		// x3 = x2 + ffn(norm3(x2))
-		clear(ds)
+		e.Zero(ds)
 		ffnBackward(dx, ds, s3, a.decH[l], rows, d, &lv.ffn, &lg.ffn, a, e)
-		ops.LayerNormBackward(dx, lg.norm3.gamma, lg.norm3.beta, ds, x2, rows, d, lv.norm3.gamma, lnEps)
+		e.LayerNormBackward(dx, lg.norm3.gamma, lg.norm3.beta, ds, x2, rows, d, lv.norm3.gamma, lnEps)
 		// x2 = x1 + cross(q = norm2(x1) + query, k = v = mem)
-		clear(dq)
+		e.Zero(dq)
 		e.MultiHeadAttentionBackward(dq, dmem, dmem, lg.cross.inProj, lg.cross.outProj, dx, q2, mem, mem, N, L, L, d, H, lv.cross.inProj, lv.cross.outProj, a.decCross[l], a.agrad)
-		addQueryGrad(dqpos, dq)
-		ops.LayerNormBackward(dx, lg.norm2.gamma, lg.norm2.beta, dq, x1, rows, d, lv.norm2.gamma, lnEps)
+		addQueryGrad(dqpos, dq, e)
+		e.LayerNormBackward(dx, lg.norm2.gamma, lg.norm2.beta, dq, x1, rows, d, lv.norm2.gamma, lnEps)
 		// x1 = x0 + self(q = k = norm1(x0) + query, v = norm1(x0))
-		clear(dq)
-		clear(ds)
+		e.Zero(dq)
+		e.Zero(ds)
 		e.MultiHeadAttentionBackward(dq, dq, ds, lg.self.inProj, lg.self.outProj, dx, q1, q1, s1, N, L, L, d, H, lv.self.inProj, lv.self.outProj, a.decSelf[l], a.agrad)
-		addQueryGrad(dqpos, dq)
-		ops.Add(ds, dq)
-		ops.LayerNormBackward(dx, lg.norm1.gamma, lg.norm1.beta, ds, x0, rows, d, lv.norm1.gamma, lnEps)
+		addQueryGrad(dqpos, dq, e)
+		e.Add(ds, dq)
+		e.LayerNormBackward(dx, lg.norm1.gamma, lg.norm1.beta, ds, x0, rows, d, lv.norm1.gamma, lnEps)
 	}
 	// The encoder output is the decoder's input and its memory.
-	ops.Add(dx, dmem)
+	e.Add(dx, dmem)
 	for l := E - 1; l >= 0; l-- {
 		lv, lg := &p.enc[l], &g.enc[l]
 		xin, xmid := a.stream[2*l], a.stream[2*l+1]
 		s1, s2 := a.encS1[l], a.encS2[l]
-		clear(ds)
+		e.Zero(ds)
 		ffnBackward(dx, ds, s2, a.encH[l], rows, d, &lv.ffn, &lg.ffn, a, e)
-		ops.LayerNormBackward(dx, lg.norm2.gamma, lg.norm2.beta, ds, xmid, rows, d, lv.norm2.gamma, lnEps)
-		clear(ds)
+		e.LayerNormBackward(dx, lg.norm2.gamma, lg.norm2.beta, ds, xmid, rows, d, lv.norm2.gamma, lnEps)
+		e.Zero(ds)
 		e.MultiHeadAttentionBackward(ds, ds, ds, lg.self.inProj, lg.self.outProj, dx, s1, s1, s1, N, L, L, d, H, lv.self.inProj, lv.self.outProj, a.encAttn[l], a.agrad)
-		ops.LayerNormBackward(dx, lg.norm1.gamma, lg.norm1.beta, ds, xin, rows, d, lv.norm1.gamma, lnEps)
+		e.LayerNormBackward(dx, lg.norm1.gamma, lg.norm1.beta, ds, xin, rows, d, lv.norm1.gamma, lnEps)
 	}
 	// stream[0] = linear_encoding(u) + u + pos
 	for s := range N {
-		ops.Add(g.pos, dx[s*L*d:(s+1)*L*d])
+		e.Add(g.pos, dx[s*L*d:(s+1)*L*d])
 	}
 	du := dq
-	copy(du, dx)
+	e.Copy(du, dx)
 	e.LinearBackward(du, g.linW, g.linB, dx, a.u, rows, d, p.linW, d)
 	for s := range N {
-		ops.UnfoldBackward(a.dfeat[s*C*P*P:(s+1)*C*P*P], du[s*L*d:(s+1)*L*d], C, P, P, c.PatchDim)
+		e.UnfoldBackward(a.dfeat[s*C*P*P:(s+1)*C*P*P], du[s*L*d:(s+1)*L*d], C, P, P, c.PatchDim)
 	}
 }
 
@@ -194,25 +197,25 @@ func (n *Net) bodyBackward(task, N int, a *activations, e ops.Exec) {
 // the residual stream's gradient, which passes through unchanged. dIn may
 // be dOut (mlp_head, whose input is the stream itself): dOut is read only
 // before dIn is written.
-func ffnBackward(dOut, dIn, in, hid []float32, rows, d int, f, fg *ffnView, a *activations, e ops.Exec) {
+func ffnBackward(dOut, dIn, in, hid []float32, rows, d int, f, fg *ffnView, a *activations, e ops.Backend) {
 	dh, da := a.dh[:rows*4*d], a.da[:rows*4*d]
-	clear(dh)
+	e.Zero(dh)
 	e.LinearBackward(dh, fg.w2, fg.b2, dOut, hid, rows, 4*d, f.w2, d)
-	ops.ReLUBackwardTo(da, dh, hid)
+	e.ReLUBackwardTo(da, dh, hid)
 	e.LinearBackward(dIn, fg.w1, fg.b1, da, in, rows, d, f.w1, 4*d)
 }
 
 // addQueryGrad adds the query gradient of every sequence of dq ([N·L, d])
 // into dqpos ([L·d]), in sequence order.
-func addQueryGrad(dqpos, dq []float32) {
+func addQueryGrad(dqpos, dq []float32, e ops.Backend) {
 	k := len(dqpos)
 	for off := 0; off+k <= len(dq); off += k {
-		ops.Add(dqpos, dq[off:off+k])
+		e.Add(dqpos, dq[off:off+k])
 	}
 }
 
 // headsBackward takes a.dfeat back through each sample's head.
-func (n *Net) headsBackward(b *Batch, a *activations, e ops.Exec) {
+func (n *Net) headsBackward(b *Batch, a *activations, e ops.Backend) {
 	c := n.Config
 	C, P := c.NFeats, c.PatchSize
 	tile, plane := C*P*P, ipt.Colors*P*P
@@ -227,9 +230,9 @@ func (n *Net) headsBackward(b *Batch, a *activations, e ops.Exec) {
 		for r := 1; r >= 0; r-- {
 			// out = in + conv2(relu(conv1(in)))
 			dr, da := a.dc1[:tile], a.dc2[:tile]
-			clear(dr)
+			e.Zero(dr)
 			back(dr, gh.res[r][1].w, gh.res[r][1].b, df, relus[r], h.res[r][1])
-			ops.ReLUBackwardTo(da, dr, relus[r])
+			e.ReLUBackwardTo(da, dr, relus[r])
 			back(df, gh.res[r][0].w, gh.res[r][0].b, da, ins[r], h.res[r][0])
 		}
 		back(nil, gh.first.w, gh.first.b, df, a.colour[i*plane:(i+1)*plane], h.first)

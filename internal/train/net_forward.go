@@ -3,13 +3,17 @@ package train
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ipt-go/ipt/internal/ipt"
 	"github.com/ipt-go/ipt/internal/ops"
 )
 
 // Batch is one task's samples: In [N, 3, P, P] (0..255), Target
-// [N, 3, P·s, P·s] (s the task's scale).
+// [N, 3, P·s, P·s] (s the task's scale). They are buffers of the backend
+// that runs the step (its Alloc, or sub-slices), filled on the host before
+// the step starts, when no queued work uses them (after its Sync): see
+// Run.fillBatch.
 type Batch struct {
 	Task, N    int
 	In, Target []float32
@@ -56,7 +60,7 @@ type activations struct {
 	dfeat, dout    []float32 // [N, C, P, P]; [N, 3, P·s, P·s]
 	dc1, dc2       []float32 // per-sample conv gradients, the largest map of a tail
 	feat, contrast []float32 // contrastive: normalised tokens [N·L, d], similarities [N·L, N·L]
-	norms          []float64
+	norms          []float64 // nil: the backend's contrastive loss keeps the token norms (the field is left for a test's byte count)
 	agrad          *ops.AttentionGrad
 }
 
@@ -80,23 +84,23 @@ func tailSizes(c ipt.Config) (z1, z2, up, out int) {
 	return
 }
 
-// convScratch is the im2col length the largest convolution of the config
-// needs, as ipt's workspace sizes it.
-func convScratch(c ipt.Config) int {
+// convScratch is the scratch length the largest convolution of the config
+// needs on be (on the CPU the im2col, as ipt's workspace sizes it).
+func convScratch(c ipt.Config, be ops.Backend) int {
 	C, P := c.NFeats, c.PatchSize
-	n := ops.Conv2dScratch(C, P, P, 5)
+	n := be.Conv2dScratch(C, P, P, 5)
 	for _, s := range c.Scales {
-		n = max(n, ops.Conv2dScratch(C, s*P, s*P, 3))
+		n = max(n, be.Conv2dScratch(C, s*P, s*P, 3))
 		if s == 4 {
-			n = max(n, ops.Conv2dScratch(C, 2*P, 2*P, 3))
+			n = max(n, be.Conv2dScratch(C, 2*P, 2*P, 3))
 		}
 	}
 	return n
 }
 
 // layout cuts the saved and the scratch blocks with the two take functions
-// (called first to count, then to carve).
-func (a *activations) layout(c ipt.Config, N int, save, scratch func(int) []float32) {
+// (called first to count, then to carve), the conv scratch sized for be.
+func (a *activations) layout(c ipt.Config, N int, be ops.Backend, save, scratch func(int) []float32) {
 	C, P, L, d := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim()
 	E, D := c.EncLayers, c.DecLayers
 	T := N * L * d
@@ -125,7 +129,7 @@ func (a *activations) layout(c ipt.Config, N int, save, scratch func(int) []floa
 	a.y, a.out = save(N*out), save(N*out)
 
 	a.att, a.tmp = scratch(T), scratch(T)
-	a.conv, a.up = scratch(convScratch(c)), scratch(up)
+	a.conv, a.up = scratch(convScratch(c, be)), scratch(up)
 	a.dx, a.dmem, a.ds, a.dq = scratch(T), scratch(T), scratch(T), scratch(T)
 	a.dh, a.da = scratch(4*T), scratch(4*T)
 	a.dfeat, a.dout = scratch(N*tile), scratch(N*out)
@@ -138,36 +142,57 @@ func (a *activations) layout(c ipt.Config, N int, save, scratch func(int) []floa
 }
 
 // newActivations sizes the buffers of a forward and backward pass of N
-// samples of any task of c.
-func newActivations(c ipt.Config, N int) *activations {
+// samples of any task of c on the CPU.
+func newActivations(c ipt.Config, N int) *activations { return newActivationsOn(ops.CPU{}, c, N) }
+
+// newActivationsOn is newActivations with every buffer from be.
+func newActivationsOn(be ops.Backend, c ipt.Config, N int) *activations {
 	a := &activations{batch: N}
 	var ns, nc int
-	a.layout(c, N, func(k int) []float32 { ns += k; return nil }, func(k int) []float32 { nc += k; return nil })
-	a.saved, a.scr = make([]float32, ns), make([]float32, nc)
+	a.layout(c, N, be, func(k int) []float32 { ns += k; return nil }, func(k int) []float32 { nc += k; return nil })
+	a.saved, a.scr = be.Alloc(ns), be.Alloc(nc)
 	ns, nc = 0, 0
 	carve := func(block []float32, off *int) func(int) []float32 {
 		return func(k int) []float32 { s := block[*off : *off+k : *off+k]; *off += k; return s }
 	}
-	a.layout(c, N, carve(a.saved, &ns), carve(a.scr, &nc))
+	a.layout(c, N, be, carve(a.saved, &ns), carve(a.scr, &nc))
 	L, d, H := c.SeqLen(), c.Dim(), c.NumHeads
 	for range c.EncLayers {
-		a.encAttn = append(a.encAttn, ops.NewAttentionCache(N, L, L, d, H))
+		a.encAttn = append(a.encAttn, be.NewAttentionCache(N, L, L, d, H))
 	}
 	for range c.DecLayers {
-		a.decSelf = append(a.decSelf, ops.NewAttentionCache(N, L, L, d, H))
-		a.decCross = append(a.decCross, ops.NewAttentionCache(N, L, L, d, H))
+		a.decSelf = append(a.decSelf, be.NewAttentionCache(N, L, L, d, H))
+		a.decCross = append(a.decCross, be.NewAttentionCache(N, L, L, d, H))
 	}
-	a.agrad = ops.NewAttentionGrad(N, L, L, d)
-	a.norms = make([]float64, N*L)
+	a.agrad = be.NewAttentionGrad(N, L, L, d)
 	return a
 }
 
-// acts returns activations for a batch of N, reusing the last ones when N
-// is the same.
+// free returns a's buffers to be, which allocated them.
+func (a *activations) free(be ops.Backend) {
+	be.Free(a.saved)
+	be.Free(a.scr)
+	for _, c := range slices.Concat(a.encAttn, a.decSelf, a.decCross) {
+		q, k, v, p, ctx, sums := c.Buffers()
+		for _, buf := range [][]float32{q, k, v, p, ctx, sums} {
+			be.Free(buf)
+		}
+	}
+	dCtx, dQKVT, dP := a.agrad.Buffers()
+	for _, buf := range [][]float32{dCtx, dQKVT, dP} {
+		be.Free(buf)
+	}
+}
+
+// activationsFor returns activations for a batch of N on the net's
+// backend, reusing the last ones when N is the same.
 func (n *Net) activationsFor(N int) *activations {
 	if n.acts == nil || n.acts.batch != N {
-		n.acts = nil // let the old ones go before allocating
-		n.acts = newActivations(n.Config, N)
+		if n.acts != nil {
+			n.acts.free(n.be)
+			n.acts = nil // let the old ones go before allocating
+		}
+		n.acts = newActivationsOn(n.be, n.Config, N)
 	}
 	return n.acts
 }
@@ -205,7 +230,7 @@ func (n *Net) check(b *Batch, lambda, tau float64) error {
 // forward runs b through the net, keeping in a what the backward needs; the
 // output is in a.out. It computes what ipt.Model.Forward computes, with the
 // same ops in the same order, so the outputs are bit for bit the same.
-func (n *Net) forward(b *Batch, a *activations, e ops.Exec) {
+func (n *Net) forward(b *Batch, a *activations, e ops.Backend) {
 	c, p := n.Config, &n.p
 	N, C, P, L, d := b.N, c.NFeats, c.PatchSize, c.SeqLen(), c.Dim()
 	tile, plane := C*P*P, ipt.Colors*P*P
@@ -220,8 +245,8 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Exec) {
 		f2 := feat[s*tile : (s+1)*tile]
 		conv(colour, b.In[s*plane:(s+1)*plane], p.subMean, P)
 		conv(f0, colour, h.first, P)
-		resBlock(f1, f0, r1, a.tmp[:tile], h.res[0], conv, P)
-		resBlock(f2, f1, r2, a.tmp[:tile], h.res[1], conv, P)
+		resBlock(f1, f0, r1, a.tmp[:tile], h.res[0], conv, P, e)
+		resBlock(f2, f1, r2, a.tmp[:tile], h.res[1], conv, P, e)
 	}
 	n.bodyForward(b.Task, N, feat, a, e)
 	t := &p.tails[b.Task]
@@ -229,8 +254,8 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Exec) {
 	oplane := ipt.Colors * P * s * P * s
 	for i := range N {
 		r := a.r[i*tile : (i+1)*tile]
-		ops.Fold(r, a.tok[i*L*d:(i+1)*L*d], C, P, P, c.PatchDim)
-		ops.Add(r, feat[i*tile:(i+1)*tile])
+		e.Fold(r, a.tok[i*L*d:(i+1)*L*d], C, P, P, c.PatchDim)
+		e.Add(r, feat[i*tile:(i+1)*tile])
 		cur, side := r, P
 		for j, up := range t.up {
 			conv(a.up, cur, up, side)
@@ -240,7 +265,7 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Exec) {
 			}
 			size := C * side * t.shuffle * side * t.shuffle
 			z = z[i*size : (i+1)*size]
-			ops.PixelShuffle(z, a.up, C, side, side, t.shuffle)
+			e.PixelShuffle(z, a.up, C, side, side, t.shuffle)
 			cur, side = z, side*t.shuffle
 		}
 		y := a.y[i*oplane : (i+1)*oplane]
@@ -251,38 +276,38 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Exec) {
 
 // resBlock computes out = in + conv2(relu(conv1(in))), keeping the ReLU
 // output in r; tmp is scratch.
-func resBlock(out, in, r, tmp []float32, rb [2]convView, conv func(out, in []float32, cv convView, side int), side int) {
+func resBlock(out, in, r, tmp []float32, rb [2]convView, conv func(out, in []float32, cv convView, side int), side int, e ops.Backend) {
 	conv(r, in, rb[0], side)
-	ops.ReLU(r)
+	e.ReLU(r)
 	conv(tmp, r, rb[1], side)
-	ops.AddTo(out, in, tmp)
+	e.AddTo(out, in, tmp)
 }
 
 // bodyForward runs the transformer on the head features feat ([N, C, P, P])
 // and leaves its output tokens in a.tok.
-func (n *Net) bodyForward(task, N int, feat []float32, a *activations, e ops.Exec) {
+func (n *Net) bodyForward(task, N int, feat []float32, a *activations, e ops.Backend) {
 	c, p := n.Config, &n.p
 	C, P, L, d, H := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim(), c.NumHeads
 	rows := N * L
 	T := rows * d
 	for s := range N {
-		ops.Unfold(a.u[s*L*d:(s+1)*L*d], feat[s*C*P*P:(s+1)*C*P*P], C, P, P, c.PatchDim)
+		e.Unfold(a.u[s*L*d:(s+1)*L*d], feat[s*C*P*P:(s+1)*C*P*P], C, P, P, c.PatchDim)
 	}
 	x := a.stream[0]
 	e.Linear(x, a.u, rows, d, p.linW, p.linB, d)
-	ops.Add(x, a.u)
+	e.Add(x, a.u)
 	for s := range N {
-		ops.Add(x[s*L*d:(s+1)*L*d], p.pos)
+		e.Add(x[s*L*d:(s+1)*L*d], p.pos)
 	}
 	att, tmp := a.att[:T], a.tmp[:T]
 	for l := range p.enc {
 		lv := &p.enc[l]
 		xin, xmid, xout := a.stream[2*l], a.stream[2*l+1], a.stream[2*l+2]
 		s1, s2 := a.encS1[l], a.encS2[l]
-		ops.LayerNorm(s1, xin, rows, d, lv.norm1.gamma, lv.norm1.beta, lnEps)
+		e.LayerNorm(s1, xin, rows, d, lv.norm1.gamma, lv.norm1.beta, lnEps)
 		e.MultiHeadAttentionTrain(att, s1, s1, s1, N, L, L, d, H, lv.self.inProj, lv.self.outProj, a.encAttn[l])
-		ops.AddTo(xmid, xin, att)
-		ops.LayerNorm(s2, xmid, rows, d, lv.norm2.gamma, lv.norm2.beta, lnEps)
+		e.AddTo(xmid, xin, att)
+		e.LayerNorm(s2, xmid, rows, d, lv.norm2.gamma, lv.norm2.beta, lnEps)
 		feedForward(xout, xmid, s2, a.encH[l], tmp, rows, d, &lv.ffn, e)
 	}
 	E := len(p.enc)
@@ -292,15 +317,15 @@ func (n *Net) bodyForward(task, N int, feat []float32, a *activations, e ops.Exe
 		lv := &p.dec[l]
 		x0, x1, x2, x3 := a.stream[2*E+3*l], a.stream[2*E+3*l+1], a.stream[2*E+3*l+2], a.stream[2*E+3*l+3]
 		s1, q1, s2, q2, s3 := a.decS1[l], a.decQ1[l], a.decS2[l], a.decQ2[l], a.decS3[l]
-		ops.LayerNorm(s1, x0, rows, d, lv.norm1.gamma, lv.norm1.beta, lnEps)
-		addQuery(q1, s1, qpos)
+		e.LayerNorm(s1, x0, rows, d, lv.norm1.gamma, lv.norm1.beta, lnEps)
+		addQuery(q1, s1, qpos, e)
 		e.MultiHeadAttentionTrain(att, q1, q1, s1, N, L, L, d, H, lv.self.inProj, lv.self.outProj, a.decSelf[l])
-		ops.AddTo(x1, x0, att)
-		ops.LayerNorm(s2, x1, rows, d, lv.norm2.gamma, lv.norm2.beta, lnEps)
-		addQuery(q2, s2, qpos)
+		e.AddTo(x1, x0, att)
+		e.LayerNorm(s2, x1, rows, d, lv.norm2.gamma, lv.norm2.beta, lnEps)
+		addQuery(q2, s2, qpos, e)
 		e.MultiHeadAttentionTrain(att, q2, mem, mem, N, L, L, d, H, lv.cross.inProj, lv.cross.outProj, a.decCross[l])
-		ops.AddTo(x2, x1, att)
-		ops.LayerNorm(s3, x2, rows, d, lv.norm3.gamma, lv.norm3.beta, lnEps)
+		e.AddTo(x2, x1, att)
+		e.LayerNorm(s3, x2, rows, d, lv.norm3.gamma, lv.norm3.beta, lnEps)
 		feedForward(x3, x2, s3, a.decH[l], tmp, rows, d, &lv.ffn, e)
 	}
 	// tok = mlp_head(xdec) + xdec
@@ -311,18 +336,18 @@ func (n *Net) bodyForward(task, N int, feat []float32, a *activations, e ops.Exe
 // feedForward computes out = x + linear2(relu(linear1(in))) for rows
 // tokens, keeping the ReLU output in hid; tmp is scratch. It runs the ops
 // of ipt's feed-forward in the same order.
-func feedForward(out, x, in, hid, tmp []float32, rows, d int, f *ffnView, e ops.Exec) {
+func feedForward(out, x, in, hid, tmp []float32, rows, d int, f *ffnView, e ops.Backend) {
 	e.Linear(hid, in, rows, d, f.w1, nil, 4*d)
-	ops.AddBiasReLU(hid[:rows*4*d], f.b1)
+	e.AddBiasReLU(hid[:rows*4*d], f.b1)
 	e.Linear(tmp, hid, rows, 4*d, f.w2, f.b2, d)
-	ops.AddTo(out, x, tmp)
+	e.AddTo(out, x, tmp)
 }
 
 // addQuery sets q = t + qpos for every sequence of t ([N·L, d]).
-func addQuery(q, t, qpos []float32) {
+func addQuery(q, t, qpos []float32, e ops.Backend) {
 	k := len(qpos)
 	for off := 0; off < len(t); off += k {
-		ops.AddTo(q[off:off+k], t[off:off+k], qpos)
+		e.AddTo(q[off:off+k], t[off:off+k], qpos)
 	}
 }
 
@@ -334,10 +359,9 @@ func addQuery(q, t, qpos []float32) {
 func ActivationBytes(c ipt.Config, N int) (saved, scratch int64) {
 	var a activations
 	var ns, nc int64
-	a.layout(c, N, func(k int) []float32 { ns += int64(k); return nil }, func(k int) []float32 { nc += int64(k); return nil })
+	a.layout(c, N, ops.CPU{}, func(k int) []float32 { ns += int64(k); return nil }, func(k int) []float32 { nc += int64(k); return nil })
 	L, d := int64(c.SeqLen()), int64(c.Dim())
 	attn := int64(c.EncLayers + 2*c.DecLayers)
 	ns += attn * (4*int64(N)*L*d + int64(N)*int64(c.NumHeads)*L*L + L) // + the softmax sums of one sequence
-	nc += 2 * int64(N) * L                                             // the token norms, float64
 	return 4 * ns, 4 * nc
 }

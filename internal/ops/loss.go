@@ -1,18 +1,15 @@
-package train
+package ops
 
-import (
-	"math"
+import "math"
 
-	"github.com/ipt-go/ipt/internal/ops"
-)
-
-// l1Loss returns mean |out − target| (PyTorch's L1Loss, mean reduction) and
+// L1Loss returns mean |out − target| (PyTorch's L1Loss, mean reduction) and
 // sets dOut to weight times its gradient, weight·sign(out − target)/len(out)
 // (0 where they are equal, as torch.sign). The sum is in float64, in index
 // order.
-func l1Loss(out, target, dOut []float32, weight float64) float64 {
+func L1Loss(out, target, dOut []float32, weight float64) float64 {
 	var sum float64
 	g := float32(weight / float64(len(out)))
+	target, dOut = target[:len(out)], dOut[:len(out)]
 	for i, o := range out {
 		diff := float64(o) - float64(target[i])
 		sum += math.Abs(diff)
@@ -32,24 +29,31 @@ func l1Loss(out, target, dOut []float32, weight float64) float64 {
 // similarity bounds it), so an all-zero token gives zeros, not NaN.
 const normEps = 1e-8
 
-// contrastiveLoss computes the paper's Eq. 5 on the tokens x ([N·L, d], N
-// images of L patch features each, image-major):
+// ContrastiveLoss is Exec{}.ContrastiveLoss.
+func ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g []float32) float64 {
+	return Exec{}.ContrastiveLoss(x, dx, N, L, d, tau, weight, f, df, g)
+}
+
+// ContrastiveLoss computes the IPT paper's Eq. 5 on the tokens x ([N·L, d],
+// N images of L patch features each, image-major):
 //
 //	l(j, i1, i2) = −log( exp(s(j i1, j i2)) / Σ_{k≠j} exp(s(j i1, k i2)) )
 //	loss = 1/(N·L²) Σ_j Σ_i1 Σ_i2 l(j, i1, i2)
 //
-// with s the cosine similarity divided by tau. It adds weight times the
-// gradient with respect to x into dx. N must be at least 2 (the sum over
-// k ≠ j is empty otherwise).
+// with s the cosine similarity divided by tau, and returns it. It adds
+// weight times the gradient with respect to x into dx. N must be at least 2
+// (the sum over k ≠ j is empty otherwise).
 //
-// The tokens are normalised into F (rows f = x/|x|); every similarity is an
-// entry of G = F·Fᵀ, one GEMM; the gradient with respect to G (softmax over
-// k, minus one at k = j) becomes dF = (dG + dGᵀ)·F, a second GEMM, then
-// goes through the normalisation: dx = (df − f·(f·df))/|x|. f, df, g and
-// norms are scratch ([N·L, d] twice, [N·L, N·L], [N·L]).
-func contrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g []float32, norms []float64, e ops.Exec) float64 {
+// The tokens are normalised into F (rows f = x/|x|, the norm in float64);
+// every similarity is an entry of G = F·Fᵀ, one GEMM; the gradient with
+// respect to G (softmax over k, minus one at k = j) becomes dF = (dG +
+// dGᵀ)·F, a second GEMM, then goes through the normalisation: dx = (df −
+// f·(f·df))/|x|. f, df ([N·L, d]) and g ([N·L, N·L]) are scratch; the
+// softmaxes are taken in float64. The result is the same on any e.Threads.
+func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g []float32) float64 {
 	rows := N * L
-	f, g, norms = f[:rows*d], g[:rows*rows], norms[:rows]
+	f, df, g = f[:rows*d], df[:rows*d], g[:rows*rows]
+	norms := make([]float64, rows)
 	for i := range rows {
 		row := x[i*d : (i+1)*d]
 		var ss float64
@@ -142,7 +146,7 @@ func contrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g
 	for i := range rows {
 		g[i*rows+i] *= 2
 	}
-	e.Sgemm(false, false, rows, d, rows, 1, g, rows, f, d, 0, df[:rows*d], d)
+	e.Sgemm(false, false, rows, d, rows, 1, g, rows, f, d, 0, df, d)
 	for i := range rows {
 		fr, dr, out := f[i*d:(i+1)*d], df[i*d:(i+1)*d], dx[i*d:(i+1)*d]
 		var dot float64
