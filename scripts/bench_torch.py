@@ -15,6 +15,9 @@ is given (e.g. from scripts/make_checkpoint.py --scales 1 -o /tmp/ipt_x1.pt).
 
     /usr/bin/python3 scripts/bench_torch.py --threads 1,2 -n 8 -r 5
     /usr/bin/time -v /usr/bin/python3 scripts/bench_torch.py --checkpoint /tmp/ipt_x1.pt --restore 512x512 --threads 2
+
+On a GPU (tile mode): --device cuda [--precision fp32|tf32|bf16] (bf16: torch.autocast), e.g.
+    python3 scripts/bench_torch.py --device cuda -n 64 -r 10 --threads 1
 """
 import argparse
 import ctypes
@@ -46,6 +49,17 @@ def set_threads(T):
         return None
 
 
+def precision(dev, prec):
+    """The sync function that makes GPU timings honest, and the context of the chosen GEMM precision."""
+    import contextlib
+    if dev.type != "cuda":
+        return (lambda: None), contextlib.nullcontext()
+    torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
+    torch.backends.cudnn.allow_tf32 = prec == "tf32"
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if prec == "bf16" else contextlib.nullcontext()
+    return torch.cuda.synchronize, ctx
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint")
@@ -57,13 +71,17 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--restore", help="HxW: time one tiled restore instead")
     ap.add_argument("--batch", type=int, default=8, help="tiles per forward in restore mode")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (tile mode)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"], help="GEMM precision on cuda")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    sync, autocast = precision(dev, a.precision)
     if a.checkpoint:
         sd = load_state_dict(a.checkpoint)
     else:
         from make_checkpoint import make
         sd = make(64, 48, 3, 12, [1], seed=0)
-    model = IPT(sd, a.heads)
+    model = IPT({k: v.to(dev) for k, v in sd.items()}, a.heads)
     g = torch.Generator().manual_seed(0)
     for T in [int(t) for t in a.threads.split(",")]:
         blas_threads = set_threads(T)
@@ -81,15 +99,18 @@ def main():
                               "seconds": round(dt, 2), "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}),
                   flush=True)
             continue
-        x = torch.rand(a.n, 3, model.P, model.P, generator=g) * 255
-        for _ in range(a.warmup):
-            model.forward(x, a.task)
-        ms = []
-        for _ in range(a.runs):
-            t0 = time.perf_counter()
-            model.forward(x, a.task)
-            ms.append((time.perf_counter() - t0) * 1000 / a.n)
-        print(json.dumps({"threads": T, "blas_threads": blas_threads,
+        x = (torch.rand(a.n, 3, model.P, model.P, generator=g) * 255).to(dev)
+        with autocast:
+            for _ in range(a.warmup):
+                model.forward(x, a.task)
+            ms = []
+            for _ in range(a.runs):
+                sync()
+                t0 = time.perf_counter()
+                model.forward(x, a.task)
+                sync()
+                ms.append((time.perf_counter() - t0) * 1000 / a.n)
+        print(json.dumps({"device": a.device, "precision": a.precision, "threads": T, "blas_threads": blas_threads,
                           "omp_wait": os.environ["OMP_WAIT_POLICY"], "ms_per_tile": round(statistics.median(ms), 1), "n": a.n, "runs": a.runs,
                           "ms_runs": [round(m, 1) for m in ms]}), flush=True)
 
