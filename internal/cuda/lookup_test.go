@@ -108,8 +108,8 @@ func TestFind(t *testing.T) {
 		lib  Library
 		want string
 	}{
-		{CUBLAS, "usr/local/cuda/lib64/libcublas.so.12"}, // .12 before .11 within a folder
-		{NVRTC, "usr/local/cuda/lib64/libnvrtc.so.12"},   // /usr/local/cuda before cuda-12.4
+		{CUBLAS, "usr/local/cuda/lib64/libcublas.so.12"},                         // .12 before .11 within a folder
+		{NVRTC, "usr/local/cuda/lib64/libnvrtc.so.12"},                           // /usr/local/cuda before cuda-12.4
 		{NCCL, "venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2"}, // the wheel before the system
 		{Driver, "usr/lib/x86_64-linux-gnu/libcuda.so.1"},
 	} {
