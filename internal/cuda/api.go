@@ -79,3 +79,7 @@ type LibraryInfo struct {
 // DevicePtr is an address in device memory (CUdeviceptr, cuda.h: an
 // unsigned long long on 64-bit Linux).
 type DevicePtr uint64
+
+// UniqueID identifies an NCCL communicator (nccl.h's ncclUniqueId, 128
+// bytes): made by one rank, sent to the others over the rendezvous.
+type UniqueID [128]byte
