@@ -18,7 +18,11 @@
 //	lookup.go            where each library is searched for, and the not-found error
 //	api.go               the types both builds share (DeviceInfo, Options, Math, LibraryInfo)
 //	stub.go              the default build: every entry point says how to get a GPU build
+//	arch.go              which architecture NVRTC compiles for (CUBIN, or PTX for a newer GPU)
+//	gemmargs.go          the row-major GEMM as cuBLAS's column-major call, argument checks
+//	launchargs.go        kernel arguments and launch shapes
 //	dl_cuda.go           dlopen and symbol binding
+//	unsafe_cuda.go       the pointer conversions, in one place
 //	driver_cuda.go       the driver API's functions and its errors
 //	device_cuda.go       Devices, Open, Context, Libraries
 //	memory_cuda.go       device and managed memory, copies, fills
