@@ -15,10 +15,11 @@ import (
 )
 
 type benchCmd struct {
-	Tiles   int  `default:"8" placeholder:"N" help:"48×48 tiles per timed run."`
-	Runs    int  `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run."`
-	Threads int  `placeholder:"N" help:"Cores to use (default: all)."`
-	JSON    bool `name:"json" help:"Print one JSON object."`
+	Tiles   int    `default:"8" placeholder:"N" help:"48×48 tiles per timed run."`
+	Runs    int    `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run."`
+	Threads int    `placeholder:"N" help:"Cores to use (default: all)."`
+	JSON    bool   `name:"json" help:"Print one JSON object."`
+	Device  device `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"What to time: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
 }
 
 // benchResult is what ipt bench reports; the JSON names are fixed for scripts.
@@ -50,6 +51,9 @@ func flopsPerTile(c ipt.Config) float64 {
 // Run times the released-size ×1 model on random weights and the GEMM of
 // its FFN shape, and measures the FMA peak of the machine.
 func (b *benchCmd) Run() error {
+	if err := b.Device.check("bench"); err != nil {
+		return err
+	}
 	if b.Tiles < 1 || b.Runs < 1 || b.Threads < 0 {
 		return usageError{fmt.Errorf("--tiles and --runs must be positive")}
 	}

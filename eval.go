@@ -28,6 +28,7 @@ type evalCmd struct {
 	Threads  int    `placeholder:"N" help:"Cores to use (default: all). The figures do not depend on it."`
 	NumHeads int    `placeholder:"N" help:"Attention heads of the checkpoint (default 12, or what a .safetensors file records)."`
 	Head     int    `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the task selects."`
+	Device   device `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"Where to compute: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
 }
 
 // evalPair is one test image: where its input comes from and its target.
@@ -60,6 +61,9 @@ type imageScore struct {
 // write them, PSNR on Y of the difference, Y-channel SSIM, means over
 // images.
 func (c *evalCmd) Run() error {
+	if err := c.Device.check("eval"); err != nil {
+		return err
+	}
 	task, err := synth.ParseTask(c.Task)
 	if err != nil {
 		return usageError{fmt.Errorf("--task: %v", err)}

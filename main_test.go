@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipt-go/ipt/internal/cuda"
 	"github.com/ipt-go/ipt/internal/imageio"
 )
 
@@ -35,7 +36,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary_ = filepath.Join(dir, "ipt")
-	if out, err := exec.Command("go", "build", "-o", binary_, ".").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", binary_}
+	if cuda.Built { // the binary under test is of the tests' build
+		build = append(build, "-tags", "cuda")
+	}
+	if out, err := exec.Command("go", append(build, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building ipt: %v\n%s", err, out)
 		os.Exit(1)
 	}

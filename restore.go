@@ -33,6 +33,7 @@ type restoreFlags struct {
 	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
 	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
 	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
+	Device    device   `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"Where to compute: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
 	Mem       string   `placeholder:"SIZE" help:"Memory budget, weights included, e.g. 2GiB or 800MB: fewer tiles run at once to stay within it. With --tiling blend and no --ensemble the output streams to the file as the tiles run (a band of rows is held, and the input as decoded, 1 to 8 bytes a pixel), so images far larger than the budget could hold whole are restored; --ensemble and --tiling official hold the input as floats and the whole output. Default: no limit beyond the defaults (about weights + 100 MB per core)."`
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
 	Verbose   bool     `short:"v" help:"Say on standard error which weights are used (a built-in model is used silently when the model directory has no files)."`
@@ -41,10 +42,11 @@ type restoreFlags struct {
 
 // job is what a command asks for: a task and how to find its head.
 type job struct {
-	name   string // output suffix: sr4, denoise50, derain
-	scale  int
-	sigma  int  // denoising level, 0 otherwise
-	derain bool // deraining
+	command string // sr, denoise or derain, for messages
+	name    string // output suffix: sr4, denoise50, derain
+	scale   int
+	sigma   int  // denoising level, 0 otherwise
+	derain  bool // deraining
 }
 
 // released names the authors' checkpoints, for messages.
@@ -52,6 +54,9 @@ const released = "IPT_sr2.pt, IPT_sr3.pt, IPT_sr4.pt, IPT_denoise30.pt, IPT_deno
 
 func (f *restoreFlags) run(j job) error {
 	// Flags are checked before the weights (up to 462 MB) are loaded.
+	if err := f.Device.check(j.command); err != nil {
+		return err
+	}
 	if f.NumHeads < 0 || f.Threads < 0 {
 		return usageError{errors.New("--num-heads and --threads must not be negative")}
 	}

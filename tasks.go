@@ -17,7 +17,7 @@ type srCmd struct {
 }
 
 func (c *srCmd) Run() error {
-	return c.run(job{name: fmt.Sprintf("sr%d", c.Scale), scale: c.Scale})
+	return c.run(job{command: "sr", name: fmt.Sprintf("sr%d", c.Scale), scale: c.Scale})
 }
 
 type denoiseCmd struct {
@@ -29,14 +29,16 @@ func (c *denoiseCmd) Run() error {
 	if c.Sigma <= 0 {
 		return usageError{fmt.Errorf("--sigma %d: must be positive", c.Sigma)}
 	}
-	return c.run(job{name: fmt.Sprintf("denoise%d", c.Sigma), scale: 1, sigma: c.Sigma})
+	return c.run(job{command: "denoise", name: fmt.Sprintf("denoise%d", c.Sigma), scale: 1, sigma: c.Sigma})
 }
 
 type derainCmd struct {
 	restoreFlags
 }
 
-func (c *derainCmd) Run() error { return c.run(job{name: "derain", scale: 1, derain: true}) }
+func (c *derainCmd) Run() error {
+	return c.run(job{command: "derain", name: "derain", scale: 1, derain: true})
+}
 
 // pretrainScales is the task layout of IPT_pretrain.pt (SPEC §2): 0 ×2,
 // 1 ×3, 2 ×4, 3 derain, 4 noise σ30, 5 noise σ50.

@@ -54,8 +54,8 @@ type trainFlags struct {
 	Every         int      `default:"500" placeholder:"N" help:"Write the checkpoint every N steps (0: only at the end); also at the end and on Ctrl-C."`
 	Resume        string   `placeholder:"FILE" help:"Continue the run of this checkpoint exactly: the config, tasks and training settings come from it (flags that are given must agree with its config and tasks; given training settings override its own)."`
 	Threads       int      `placeholder:"N" help:"Cores to use (default: all). The weights do not depend on it."`
-	Device        string   `default:"cpu" placeholder:"cpu" help:"Where to train: cpu (the GPU backend is not built yet)."`
-	Tag           string   `placeholder:"TAG" help:"Build tag of the backend: cuda is the GPU build, which does not exist yet."`
+	Device        device   `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"Where to train: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
+	Tag           string   `placeholder:"cuda" help:"--tag cuda is the same as --device cuda: train on the GPU (the binary of go build -tags cuda)."`
 	Quiet         bool     `short:"q" help:"Print nothing but errors."`
 	Progress      string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar on a terminal, else a line every 10 seconds), bar, json (one JSON object per step) or none."`
 	Rank          int      `placeholder:"N" help:"This process's rank in a data-parallel run (default: RANK, else SLURM_PROCID, else 0). Rank 0 writes the checkpoint and the progress."`
@@ -95,10 +95,13 @@ func given(k *kong.Context) map[string]bool {
 }
 
 func (c *trainCmd) Run(k *kong.Context) error {
+	set := given(k)
+	if err := c.checkDevice(set, "train"); err != nil {
+		return err
+	}
 	if err := c.check(); err != nil {
 		return err
 	}
-	set := given(k)
 	if c.Resume != "" {
 		net, adam, st, err := c.resume()
 		if err != nil {
@@ -178,10 +181,13 @@ func configName(name string, set map[string]bool) string {
 }
 
 func (c *finetuneCmd) Run(k *kong.Context) error {
+	set := given(k)
+	if err := c.checkDevice(set, "finetune"); err != nil {
+		return err
+	}
 	if err := c.check(); err != nil {
 		return err
 	}
-	set := given(k)
 	if c.NumHeads < 0 {
 		return usageError{errors.New("--num-heads must not be negative")}
 	}
@@ -246,14 +252,19 @@ func namedTasks(cfg ipt.Config, file string) ([]synth.Task, error) {
 	return tasks, nil
 }
 
+// checkDevice resolves --tag into --device and checks the device, before
+// anything else.
+func (f *trainFlags) checkDevice(set map[string]bool, command string) error {
+	d, err := trainDevice(f.Device, f.Tag, set)
+	if err != nil {
+		return err
+	}
+	f.Device = d
+	return d.check(command)
+}
+
 // check validates the flags before anything is loaded.
 func (f *trainFlags) check() error {
-	if f.Device != "cpu" {
-		return usageError{fmt.Errorf("--device %s: the GPU backend is not built yet; only cpu is available (the GPU binary will be built with go build -tags cuda)", f.Device)}
-	}
-	if f.Tag != "" {
-		return usageError{fmt.Errorf("--tag %s: the GPU build (go build -tags cuda) does not exist yet; train on the cpu", f.Tag)}
-	}
 	switch {
 	case f.Steps < 1:
 		return usageError{fmt.Errorf("--steps %d: must be at least 1", f.Steps)}
@@ -383,7 +394,7 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 	var comm dist.Comm
 	if W > 1 {
 		say("rank 0 of %d (from %s): waiting for the others on %s", W, world.From, world.Addr)
-		if comm, err = dist.Join(ctx, world, dist.DeviceFor(f.Device, world.LocalRank)); err != nil {
+		if comm, err = dist.Join(ctx, world, dist.DeviceFor(f.Device.String(), world.LocalRank)); err != nil {
 			return err
 		}
 		defer comm.Close()
