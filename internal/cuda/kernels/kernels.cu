@@ -101,6 +101,13 @@ extern "C" __global__ void fill_f32(float* x, i64 n, float v) {
   FOR_EACH(i, n) x[i] = v;
 }
 
+// dst[i] = src[i] (Backend.Copy; a kernel rather than a copy call so it
+// queues on the stream like the rest). The same bits, signed zeros and
+// NaNs included.
+extern "C" __global__ void copy_f32(float* dst, const float* src, i64 n) {
+  FOR_EACH(i, n) dst[i] = src[i];
+}
+
 // x[i] *= f: ClipGrads' scaling, and any scale by a float32 factor.
 extern "C" __global__ void scale_f32(float* x, i64 n, float f) {
   FOR_EACH(i, n) x[i] = __fmul_rn(x[i], f);

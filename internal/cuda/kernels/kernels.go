@@ -174,6 +174,7 @@ var (
 var Kernels = []Kernel{
 	// Utilities and element-wise ops: a thread per value.
 	{Name: "fill_f32", Params: sig("float* x, i64 n, float v"), Work: []string{"n"}, PerBlock: perThread, Ref: "x[i] = v (clear)"},
+	{Name: "copy_f32", Params: sig("float* dst, const float* src, i64 n"), Work: []string{"n"}, PerBlock: perThread, Ref: "copy (Backend.Copy)"},
 	{Name: "scale_f32", Params: sig("float* x, i64 n, float f"), Work: []string{"n"}, PerBlock: perThread, Ref: "x[i] *= f (train.ClipGrads)"},
 	{Name: "add_f32", Params: sig("float* dst, const float* src, i64 n"), Work: []string{"n"}, PerBlock: perThread, Ref: "ops.Add"},
 	{Name: "add_to_f32", Params: sig("float* dst, const float* a, const float* b, i64 n"), Work: []string{"n"}, PerBlock: perThread, Ref: "ops.AddTo"},

@@ -298,6 +298,10 @@ func testElementwise(t *testing.T, r *runner, rng *rand.Rand) {
 			}
 		}
 
+		x = make([]float32, n)
+		r.run("copy_f32", x, a, n)
+		exact(t, "copy_f32", x, a)
+
 		// scale_f32 is ClipGrads' scaling by its float32 factor.
 		x, want := slices.Clone(a), slices.Clone(a)
 		if norm := train.ClipGrads(want, 1e-3, 1); norm > 1e-3 {
