@@ -30,6 +30,7 @@ var nccl struct {
 	ncclCommInitRank   func(comm *uintptr, nranks int32, id ncclUniqueID, rank int32) int32
 	ncclAllReduce      func(send, recv DevicePtr, count uintptr, dtype, op int32, comm, stream uintptr) int32
 	ncclCommDestroy    func(comm uintptr) int32
+	ncclCommAbort      func(comm uintptr) int32
 	ncclGetErrorString func(r int32) *byte
 }
 
@@ -47,6 +48,7 @@ func loadNCCL() error {
 			sym{"ncclCommInitRank", &n.ncclCommInitRank},
 			sym{"ncclAllReduce", &n.ncclAllReduce},
 			sym{"ncclCommDestroy", &n.ncclCommDestroy},
+			sym{"ncclCommAbort", &n.ncclCommAbort},
 			sym{"ncclGetErrorString", &n.ncclGetErrorString},
 		)
 		n.lib = lib
@@ -137,4 +139,16 @@ func (m *Comm) Close() error {
 	h := m.h
 	m.h = 0
 	return ncclCheck("ncclCommDestroy", nccl.ncclCommDestroy(h))
+}
+
+// Abort leaves the communicator at once (ncclCommAbort), without waiting
+// for its collectives: after a failed one, whose peers may never answer.
+func (m *Comm) Abort() error {
+	if m.h == 0 {
+		return nil
+	}
+	defer m.ctx.enter()()
+	h := m.h
+	m.h = 0
+	return ncclCheck("ncclCommAbort", nccl.ncclCommAbort(h))
 }
