@@ -23,8 +23,10 @@ import (
 
 	"github.com/ipt-go/ipt/internal/cuda/kernels"
 	"github.com/ipt-go/ipt/internal/cuda/kernels/emu"
+	"github.com/ipt-go/ipt/internal/ipt"
 	"github.com/ipt-go/ipt/internal/ops"
 	"github.com/ipt-go/ipt/internal/ops/opstest"
+	"github.com/ipt-go/ipt/internal/train"
 )
 
 // emuDevice is the backend's device on the emulator. Managed memory is Go
@@ -404,5 +406,127 @@ func TestKernelFlags(t *testing.T) {
 	}
 	if !slices.Contains(f, "--fmad=false") {
 		t.Errorf("flags %v lack --fmad=false", f)
+	}
+}
+
+// stepResult is what one training step leaves: the loss, the gradients
+// and the weights after Adam.
+type stepResult struct {
+	loss          train.Loss
+	grads, params []float32
+}
+
+// trainStep runs one step of a small two-task net (both tasks' tails, the
+// contrastive loss on) on be, the net built on the CPU and moved there as
+// ipt train does: the whole network's op sequence, checked as a whole.
+func trainStep(t *testing.T, be ops.Backend, task int) stepResult {
+	t.Helper()
+	cfg := ipt.Config{NFeats: 8, PatchSize: 8, PatchDim: 2, NumHeads: 2, EncLayers: 2, DecLayers: 1, Scales: []int{2, 1}}
+	net, err := train.NewNet(cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, _ := net.Trainable()
+	adam := train.NewAdam(len(params))
+	if err := net.MoveTo(be); err != nil {
+		t.Fatal(err)
+	}
+	if err := adam.MoveTo(be); err != nil {
+		t.Fatal(err)
+	}
+	const N = 3
+	P, s := cfg.PatchSize, cfg.Scales[task]
+	b := &train.Batch{Task: task, N: N, In: be.Alloc(N * ipt.Colors * P * P), Target: be.Alloc(N * ipt.Colors * P * s * P * s)}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.In {
+		b.In[i] = float32(128 + 100*math.Sin(float64(i)*0.37))
+	}
+	for i := range b.Target {
+		b.Target[i] = float32(128 + 100*math.Sin(float64(i)*0.11+1))
+	}
+	loss, err := net.ForwardBackward(b, 0.1, 0.07, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	params, grads := net.Trainable()
+	r := stepResult{loss: loss, grads: slices.Clone(grads)}
+	if err := adam.StepOn(be, params, grads, 1e-3); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r.params = slices.Clone(params)
+	return r
+}
+
+// compareSteps checks a step on a device against the CPU's: the losses and
+// every gradient within tol (relative to the largest gradient), and the
+// weights after Adam. Adam's first update is about ±lr whatever the
+// gradient's size, so where a gradient is tiny (below 1e-4 of the largest)
+// rounding may flip it: there the weights need only agree within 2·lr;
+// elsewhere within 1e-3·lr (plus a float32 ulp of the weight).
+func compareSteps(t *testing.T, got, want stepResult, tol float64) {
+	t.Helper()
+	for _, l := range []struct {
+		name      string
+		got, want float64
+	}{{"L1", got.loss.L1, want.loss.L1}, {"contrastive", got.loss.Contrastive, want.loss.Contrastive}, {"total", got.loss.Total, want.loss.Total}} {
+		if math.Abs(l.got-l.want) > tol*max(1, math.Abs(l.want)) {
+			t.Errorf("%s loss %.9g, want %.9g", l.name, l.got, l.want)
+		}
+	}
+	var gmax float64
+	for _, g := range want.grads {
+		gmax = max(gmax, math.Abs(float64(g)))
+	}
+	worst, at := 0.0, -1
+	for i, g := range want.grads {
+		if d := math.Abs(float64(got.grads[i] - g)); d > worst {
+			worst, at = d, i
+		}
+	}
+	t.Logf("loss %+v; largest gradient %.3g; gradients differ by at most %.3g (at %d)", want.loss, gmax, worst, at)
+	if worst > tol*gmax {
+		t.Errorf("gradient %d = %g, want %g (tolerance %g of the largest, %g)", at, got.grads[at], want.grads[at], tol, gmax)
+	}
+	const lr = 1e-3
+	flips := 0
+	for i, p := range want.params {
+		d := math.Abs(float64(got.params[i] - p))
+		switch {
+		case math.Abs(float64(want.grads[i])) <= 1e-4*gmax:
+			if d > 2.01*lr {
+				t.Fatalf("weight %d = %g, want %g (tiny gradient): more than 2·lr apart", i, got.params[i], p)
+			}
+			if d > 1e-3*lr {
+				flips++
+			}
+		case d > 1e-3*lr+ulp32(float64(p)):
+			t.Fatalf("weight %d = %g after Adam, want %g (gradient %g, %g here)", i, got.params[i], p, want.grads[i], got.grads[i])
+		}
+	}
+	t.Logf("%d weights of %d with a tiny gradient took another Adam step", flips, len(want.params))
+}
+
+func ulp32(v float64) float64 { return math.Max(math.Abs(v), 0x1p-126) * 0x1p-23 }
+
+// TestBackendEmulatedStep: one training step, both tasks, on the emulated
+// backend against the CPU.
+func TestBackendEmulatedStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a training step on the emulator takes a while")
+	}
+	b, _ := newEmuBackend(t)
+	for task := range 2 {
+		compareSteps(t, trainStep(t, b, task), trainStep(t, ops.CPU{Threads: 1}, task), 1e-5)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
