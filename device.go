@@ -66,16 +66,26 @@ func (d device) String() string {
 
 // check answers a command asked to run on d. The CPU needs nothing. For a
 // GPU, a binary built without it says how to build one (a usage error:
-// this binary cannot do it); the GPU build opens the device, so a missing
-// library or GPU is reported as it is, and then says that this command's
-// GPU path is not wired yet: the backend comes in a later change, which
-// replaces this.
+// this binary cannot do it). The GPU build checks the driver for the
+// commands with a GPU path (gpuCommands), which open the device
+// themselves; for the others it
+// opens the device, so a missing library or GPU is reported as it is, and
+// then says that the command does not run on the GPU yet.
 func (d device) check(command string) error {
 	if !d.GPU {
 		return nil
 	}
 	if !cuda.Built {
 		return usageError{cuda.Available()}
+	}
+	if gpuCommands[command] {
+		// The command opens the GPU itself (which one may depend on the
+		// process's rank); a missing driver is said now, before anything
+		// is read.
+		if err := cuda.Available(); err != nil {
+			return fmt.Errorf("--device %s: %v", d, err)
+		}
+		return nil
 	}
 	c, err := cuda.Open(d.Index, cuda.Options{})
 	if err != nil {
@@ -87,6 +97,9 @@ func (d device) check(command string) error {
 	}
 	return fmt.Errorf("--device %s: ipt %s does not run on the GPU yet (%s opened fine); use --device cpu", d, command, name)
 }
+
+// gpuCommands are the commands that run on the GPU (in the cuda build).
+var gpuCommands = map[string]bool{"train": true, "finetune": true}
 
 // trainDevice merges train's --tag into --device: --tag cuda is the same
 // as --device cuda (the command people type, after the build tag).

@@ -13,8 +13,9 @@ import (
 // --device on every command that computes: parsed in one place, and a GPU
 // asked of a binary without GPU code is one line saying how to build one;
 // the GPU build opens the device (here pointed at an empty library path,
-// so the driver is missing, unless the system's folders hold one) and,
-// until the backend is wired, says the command does not run there.
+// so the driver is missing, unless the system's folders hold one): train
+// and finetune to run there, the others (until their backend is wired) to
+// say they do not run there. --precision other than fp32 needs the GPU.
 func TestDeviceFlag(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "in.png")
@@ -49,6 +50,12 @@ func TestDeviceFlag(t *testing.T) {
 			case r.code != 1 || !(strings.Contains(msg, "not found") || strings.Contains(msg, "cannot load") || strings.Contains(msg, "does not run on the GPU yet") || strings.Contains(msg, "cuInit")):
 				t.Errorf("ipt %s %s: exit %d, %s", name, strings.Join(gpu, " "), r.code, msg)
 			}
+		}
+	}
+	for _, prec := range []string{"tf32", "bf16"} {
+		r := runIPT(t, nil, nil, append(commands["train"], "--precision", prec)...)
+		if want := "ipt: --precision " + prec + " needs --device cuda: the CPU computes in fp32"; r.code != 2 || strings.TrimSpace(string(r.stderr)) != want {
+			t.Errorf("train --precision %s on the CPU: exit %d, %s", prec, r.code, r.stderr)
 		}
 	}
 	for _, bad := range []string{"gpu", "cuda:", "cuda:-1", "cuda:x", "CPU"} {

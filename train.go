@@ -17,6 +17,7 @@ import (
 
 	"github.com/ipt-go/ipt/internal/dist"
 	"github.com/ipt-go/ipt/internal/ipt"
+	"github.com/ipt-go/ipt/internal/ops"
 	"github.com/ipt-go/ipt/internal/synth"
 	"github.com/ipt-go/ipt/internal/train"
 )
@@ -55,6 +56,7 @@ type trainFlags struct {
 	Resume        string   `placeholder:"FILE" help:"Continue the run of this checkpoint exactly: the config, tasks and training settings come from it (flags that are given must agree with its config and tasks; given training settings override its own)."`
 	Threads       int      `placeholder:"N" help:"Cores to use (default: all). The weights do not depend on it."`
 	Device        device   `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"Where to train: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
+	Precision     string   `enum:"fp32,tf32,bf16" default:"fp32" help:"Arithmetic of the GPU's matrix products: fp32 (the CPU's results within float rounding), tf32 or bf16 (tensor cores: inputs rounded to TF32 or bfloat16, sums in fp32; faster, less exact). The CPU computes in fp32 only."`
 	Tag           string   `placeholder:"cuda" help:"--tag cuda is the same as --device cuda: train on the GPU (the binary of go build -tags cuda)."`
 	Quiet         bool     `short:"q" help:"Print nothing but errors."`
 	Progress      string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar on a terminal, else a line every 10 seconds), bar, json (one JSON object per step) or none."`
@@ -260,6 +262,9 @@ func (f *trainFlags) checkDevice(set map[string]bool, command string) error {
 		return err
 	}
 	f.Device = d
+	if !d.GPU && f.Precision != "fp32" {
+		return usageError{fmt.Errorf("--precision %s needs --device cuda: the CPU computes in fp32", f.Precision)}
+	}
 	return d.check(command)
 }
 
@@ -313,6 +318,18 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 		return err
 	}
 	W := world.Size
+	// The GPU is opened first, so a missing library or GPU fails the run
+	// before the data is read.
+	var gpu ops.Backend
+	var gpuName, dev string
+	if f.Device.GPU {
+		dev = dist.DeviceFor(f.Device.String(), world.LocalRank)
+		var release func()
+		if gpu, gpuName, release, err = gpuBackend(dev, f.Precision); err != nil {
+			return fmt.Errorf("--device %s: %v", dev, err)
+		}
+		defer release()
+	}
 	// State.Accum counts the micro-batches of a step over all processes.
 	fresh := train.State{Seed: f.Seed, Batch: f.Batch, Accum: f.Accum * W,
 		Schedule: train.Schedule{Kind: f.Schedule, LR: lr, Steps: f.ScheduleSteps, Warmup: f.Warmup},
@@ -389,6 +406,22 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 		verb, name, net.Config, len(params), len(data.Files), strings.Join(train.TaskNames(tasks), ","),
 		batch, st.Schedule.LR, st.Schedule.Kind, st.Seed)
 
+	if gpu != nil {
+		// The net and the moments were built or read on the CPU; they move
+		// to the GPU, whose backend then runs every step. The checkpoints
+		// read them from Go after the backend's Sync (Run.save).
+		if err := net.MoveTo(gpu); err != nil {
+			return fmt.Errorf("--device %s: %v", dev, err)
+		}
+		if err := adam.MoveTo(gpu); err != nil {
+			return fmt.Errorf("--device %s: %v", dev, err)
+		}
+		if err := gpu.Sync(); err != nil {
+			return fmt.Errorf("--device %s: %v", dev, err)
+		}
+		say("on %s (%s), its matrix products in %s", dev, gpuName, f.Precision)
+	}
+
 	ctx, stop := signalContext()
 	defer stop()
 	var comm dist.Comm
@@ -401,7 +434,7 @@ func (f *trainFlags) run(net *train.Net, adam *train.Adam, st *train.State, task
 	}
 	p := &trainProgress{mode: mode, w: os.Stderr, start: -1}
 	r := &train.Run{Net: net, Adam: adam, State: *st, Tasks: tasks, Data: data, Threads: f.Threads,
-		Output: f.Output, Every: f.Every, Progress: p.step, Comm: comm}
+		Output: f.Output, Every: f.Every, Progress: p.step, Comm: comm, Backend: gpu}
 	err = r.Train(ctx, f.Steps)
 	p.clear()
 	if errors.Is(err, train.ErrInterrupted) {

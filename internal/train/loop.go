@@ -186,6 +186,9 @@ func (r *Run) Train(ctx context.Context, steps int) error {
 		}
 		samples += st.Batch * st.Accum
 		norm := ClipGradsOn(be, grads, st.Clip)
+		if err := be.Sync(); err != nil { // a device's failure, not a NaN norm
+			return fmt.Errorf("step %d: %w", s+1, err)
+		}
 		if math.IsNaN(norm) || math.IsInf(norm, 0) || math.IsNaN(sum.Total) {
 			return fmt.Errorf("step %d: the loss (%g) or its gradients are not finite; try a lower --lr", s+1, sum.Total)
 		}
