@@ -55,7 +55,8 @@ const DefaultBatch = 4
 
 // DefaultDeviceBatch is the most tiles per forward pass on a Backend other
 // than the CPU when neither Batch nor MemLimit is set: 16,384 token rows
-// per GEMM, ≈ 0.8 GiB of device memory at the released size.
+// per GEMM, 0.7–0.8 GiB of device memory at the released size (11–12 MiB a
+// tile, deviceBatchBytes).
 const DefaultDeviceBatch = 64
 
 // maxDeviceBatch bounds the batch on a device whatever MemLimit allows:
