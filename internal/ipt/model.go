@@ -2,6 +2,8 @@ package ipt
 
 import (
 	"fmt"
+
+	"github.com/ipt-go/ipt/internal/ops"
 )
 
 // conv is a k×k convolution with bias, weight [cout, cin, k, k].
@@ -45,7 +47,9 @@ type decoderLayer struct {
 }
 
 // Model is an IPT network with weights, ready to run. It is read-only once
-// built, so one Model serves any number of concurrent forward passes.
+// built, so one Model serves any number of concurrent forward passes. Its
+// weights are Go slices, for the CPU, until MoveTo puts them on another
+// backend.
 type Model struct {
 	Config  Config
 	subMean conv
@@ -60,6 +64,7 @@ type Model struct {
 	dec     []decoderLayer
 
 	raw map[string][]float32 // every tensor by state_dict key
+	be  ops.Backend          // the backend holding raw; nil: the CPU
 }
 
 // NewModel builds a model from named float32 tensors whose shapes have been
@@ -78,12 +83,21 @@ func NewModel(cfg Config, shapes map[string][]int, tensors map[string][]float32)
 			return nil, fmt.Errorf("%s: %d values for shape %v", k, len(t), shape(s))
 		}
 	}
+	m := &Model{Config: cfg}
+	m.setTensors(tensors)
+	return m, nil
+}
+
+// setTensors makes tensors the model's weights, in place.
+func (m *Model) setTensors(tensors map[string][]float32) {
+	cfg := m.Config
+	m.raw = tensors
+	m.heads, m.tails, m.enc, m.dec = nil, nil, nil, nil
 	get := func(k string) []float32 { return tensors[k] }
 	mkConv := func(prefix string, cin, cout, k int) conv {
 		return conv{w: get(prefix + ".weight"), b: get(prefix + ".bias"), cin: cin, cout: cout, k: k}
 	}
 	C := cfg.NFeats
-	m := &Model{Config: cfg, raw: tensors}
 	m.subMean = mkConv("sub_mean", Colors, Colors, 1)
 	m.addMean = mkConv("add_mean", Colors, Colors, 1)
 	for t, s := range cfg.Scales {
@@ -123,7 +137,64 @@ func NewModel(cfg Config, shapes map[string][]int, tensors map[string][]float32)
 		p := fmt.Sprintf("body.decoder.layers.%d.", n)
 		m.dec = append(m.dec, decoderLayer{attn(p + "self_attn"), attn(p + "multihead_attn"), ffn(p), norm(p + "norm1"), norm(p + "norm2"), norm(p + "norm3")})
 	}
-	return m, nil
+}
+
+// isCPU says whether b is the CPU: nil or an ops.CPU.
+func isCPU(b ops.Backend) bool {
+	if b == nil {
+		return true
+	}
+	_, ok := b.(ops.CPU)
+	return ok
+}
+
+// Backend is the backend holding the weights: nil for the CPU, else the
+// one given to MoveTo.
+func (m *Model) Backend() ops.Backend { return m.be }
+
+// MoveTo copies the weights into buffers from b's Alloc and frees those of
+// the backend they were on; forward passes then run on b, in workspaces
+// made after the move. To the CPU (nil or an ops.CPU) from the CPU it does
+// nothing: the weights stay the slices the model was built with. It must not
+// run while forward passes do.
+func (m *Model) MoveTo(b ops.Backend) error {
+	if isCPU(b) {
+		b = nil
+	}
+	if b == m.be {
+		return nil
+	}
+	var old ops.Backend = ops.CPU{}
+	if m.be != nil {
+		old = m.be
+	}
+	if err := old.Sync(); err != nil {
+		return err
+	}
+	var to ops.Backend = ops.CPU{}
+	if b != nil {
+		to = b
+	}
+	moved := make(map[string][]float32, len(m.raw))
+	for k, t := range m.raw {
+		moved[k] = t
+		if len(t) > 0 {
+			moved[k] = to.Alloc(len(t))
+		}
+	}
+	// Alloc may queue the zeroing: the host writes after a Sync.
+	if err := to.Sync(); err != nil {
+		return err
+	}
+	for k, t := range m.raw {
+		if len(t) > 0 {
+			copy(moved[k], t)
+			old.Free(t)
+		}
+	}
+	m.be = b
+	m.setTensors(moved)
+	return nil
 }
 
 func numel(s []int) int {

@@ -23,8 +23,17 @@ type Runner struct {
 	Batch   int // most tiles per forward pass; 0 means DefaultBatch
 	// MemLimit, if positive, bounds the bytes of tile buffers and workspaces
 	// (the weights and image buffers not included): fewer tiles then run at
-	// once. Restore fails if not even one tile fits.
+	// once. Restore fails if not even one tile fits. On a Backend other than
+	// the CPU it bounds the device memory of the tile buffers and the
+	// workspace instead, and the batch grows to what fits (see plan).
 	MemLimit int64
+	// Backend, if not nil or an ops.CPU, runs the forward passes: the model's
+	// weights must be on it (Model.MoveTo). One goroutine then feeds it
+	// batches as large as Batch or MemLimit allow (DefaultDeviceBatch when
+	// neither is set), cropping the next batch and handing on the last one's
+	// outputs while the device runs. Tiling, stitching and the
+	// self-ensemble stay on the host, the same arithmetic as on the CPU.
+	Backend ops.Backend
 	// Progress, if set, is called after each round of batches with the
 	// tiles done so far and the total for the image being restored (all
 	// eight passes of the self-ensemble together).
@@ -43,6 +52,17 @@ func (r *Runner) Scale() int { return r.Model.Config.Scales[r.Task] }
 // rows per GEMM, enough to run the kernels at full speed, at ≈ 45 MB of
 // workspace per batch at the released size.
 const DefaultBatch = 4
+
+// DefaultDeviceBatch is the most tiles per forward pass on a Backend other
+// than the CPU when neither Batch nor MemLimit is set: 16,384 token rows
+// per GEMM, 0.7–0.8 GiB of device memory at the released size (11–12 MiB a
+// tile, deviceBatchBytes).
+const DefaultDeviceBatch = 64
+
+// maxDeviceBatch bounds the batch on a device whatever MemLimit allows:
+// beyond it a GPU gains nothing and a forward pass gets long between
+// progress reports.
+const maxDeviceBatch = 1024
 
 func (r *Runner) batch() int {
 	if r.Batch > 0 {
@@ -64,13 +84,47 @@ func (r *Runner) workspace(batch int) *Workspace {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, ws := range r.workspaces {
-		if ws.Batch >= batch {
+		if ws.Batch >= batch && ws.owner == r.Model && ws.be == r.Model.be {
 			r.workspaces = append(r.workspaces[:i], r.workspaces[i+1:]...)
 			return ws
 		}
 	}
-	r.workspaces = nil // all too small: let them go rather than hoard memory
+	// All too small: let them go rather than hoard memory.
+	for _, ws := range r.workspaces {
+		ws.Free()
+	}
+	r.workspaces = nil
 	return r.Model.NewWorkspace(batch)
+}
+
+// Close frees the workspaces the runner keeps for the next image: on a
+// device, the memory goes back to it. The runner may be used again after.
+func (r *Runner) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ws := range r.workspaces {
+		ws.Free()
+	}
+	r.workspaces = nil
+}
+
+// device is the backend the forward passes run on, nil for the CPU, after
+// checking the model's weights are there.
+func (r *Runner) device() (ops.Backend, error) {
+	var dev ops.Backend
+	if !isCPU(r.Backend) {
+		dev = r.Backend
+	}
+	if r.Model.be != dev {
+		name := func(b ops.Backend) string {
+			if b == nil {
+				return "the CPU"
+			}
+			return fmt.Sprintf("a %T", b)
+		}
+		return nil, fmt.Errorf("the model's weights are on %s, the runner's backend is %s: move them with Model.MoveTo", name(r.Model.be), name(dev))
+	}
+	return dev, nil
 }
 
 func (r *Runner) release(ws *Workspace) {
@@ -86,7 +140,16 @@ func (r *Runner) release(ws *Workspace) {
 // Tile outputs do not depend on the batch size or the GEMM thread count
 // (TestParityBatchInvariance and the ops tests check it), so neither does
 // the result.
+//
+// On a device (a Backend other than the CPU), one worker runs batches of
+// up to Batch tiles, or as many as MemLimit leaves room for (at most
+// maxDeviceBatch), or DefaultDeviceBatch without either, evened out over
+// the fewest batches that take n tiles.
 func (r *Runner) plan(n int) (batch, workers int, exec ops.Exec, err error) {
+	if !isCPU(r.Backend) {
+		batch, err = r.planDevice(n)
+		return batch, 1, exec, err
+	}
 	T := r.threads()
 	workers = max(1, min(T, n))
 	batch = max(1, min(r.batch(), (n+workers-1)/workers))
@@ -103,6 +166,34 @@ func (r *Runner) plan(n int) (batch, workers int, exec ops.Exec, err error) {
 		}
 	}
 	return batch, workers, ops.Exec{Threads: max(1, T/workers)}, nil
+}
+
+func (r *Runner) planDevice(n int) (int, error) {
+	limit := DefaultDeviceBatch
+	switch {
+	case r.Batch > 0:
+		limit = r.Batch
+	case r.MemLimit > 0:
+		limit = maxDeviceBatch
+	}
+	batch := max(1, min(limit, n))
+	if r.MemLimit > 0 && r.deviceBatchBytes(batch) > r.MemLimit {
+		// The largest batch that fits: lo fits (0 trivially), hi does not.
+		lo, hi := 0, batch
+		for hi-lo > 1 {
+			if mid := (lo + hi) / 2; r.deviceBatchBytes(mid) <= r.MemLimit {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		if lo == 0 {
+			return 0, fmt.Errorf("device memory budget too small: one tile needs %d MiB on top of the weights", r.deviceBatchBytes(1)>>20)
+		}
+		batch = lo
+	}
+	batches := max(1, (n+batch-1)/batch)
+	return max(1, (n+batches-1)/batches), nil
 }
 
 // ImageBytes estimates the memory restoring src with Stream takes besides
@@ -144,8 +235,14 @@ func (r *Runner) ImageBytes(src Source, tiling Tiling, ensemble bool) int64 {
 }
 
 // TileBytes is the least memory the tile workers take: one worker running
-// one tile. A MemLimit below it fails Restore and Stream.
-func (r *Runner) TileBytes() int64 { return r.batchBytes(1) }
+// one tile (on a device: the device memory of a batch of one). A MemLimit
+// below it fails Restore and Stream.
+func (r *Runner) TileBytes() int64 {
+	if !isCPU(r.Backend) {
+		return r.deviceBatchBytes(1)
+	}
+	return r.batchBytes(1)
+}
 
 // batchBytes is the memory one worker running batch tiles takes: its
 // workspace, its tile input and output buffers, and GEMM packing buffers.
@@ -157,6 +254,19 @@ func (r *Runner) batchBytes(batch int) int64 {
 	return c.WorkspaceBytes(batch) + tiles + gemmPacking
 }
 
+// deviceBatchBytes is the device memory a batch of batch tiles takes on a
+// Backend other than the CPU: the workspace, the attention scores of every
+// (tile, head) pair at once (the most a device's attention scratch keeps),
+// the input tiles and two sets of output tiles (one filled while the host
+// reads the other).
+func (r *Runner) deviceBatchBytes(batch int) int64 {
+	c := r.Model.Config
+	P, s, L := int64(c.PatchSize), int64(r.Scale()), int64(c.SeqLen())
+	scores := int64(batch) * int64(c.NumHeads) * (L*L + L)
+	tiles := int64(batch) * Colors * (P*P + 2*P*s*P*s)
+	return c.WorkspaceBytes(batch) + 4*(scores+tiles)
+}
+
 // point is the top-left corner of a P×P tile in input pixels.
 type point struct{ y, x int }
 
@@ -166,9 +276,19 @@ type point struct{ y, x int }
 func (r *Runner) runTiles(ctx context.Context, img Source, pos []point, emit func(i int, out []float32) error) error {
 	c := r.Model.Config
 	P, s := c.PatchSize, r.Scale()
+	dev, err := r.device()
+	if err != nil {
+		return err
+	}
 	B, W, exec, err := r.plan(len(pos))
 	if err != nil {
 		return err
+	}
+	if dev != nil {
+		if len(pos) == 0 {
+			return nil
+		}
+		return r.runTilesOn(ctx, dev, B, img, pos, emit)
 	}
 	inPlane, outPlane := Colors*P*P, Colors*P*s*P*s
 	type slot struct{ in, out []float32 }
@@ -216,6 +336,82 @@ func (r *Runner) runTiles(ctx context.Context, img Source, pos []point, emit fun
 		}
 	}
 	return nil
+}
+
+// runTilesOn is runTiles on a device, in batches of B tiles from one
+// goroutine: while the device runs batch k, the host crops batch k+1 into
+// a host buffer and hands on the outputs of batch k-1; after each Sync it
+// copies the next crops into the device's input buffer and queues their
+// forward pass into the other of two output buffers.
+func (r *Runner) runTilesOn(ctx context.Context, dev ops.Backend, B int, img Source, pos []point, emit func(i int, out []float32) error) (err error) {
+	c := r.Model.Config
+	P, s, n := c.PatchSize, r.Scale(), len(pos)
+	inPlane, outPlane := Colors*P*P, Colors*P*s*P*s
+	stage := make([]float32, B*inPlane)
+	in := dev.Alloc(B * inPlane)
+	outs := [2][]float32{dev.Alloc(B * outPlane), dev.Alloc(B * outPlane)}
+	ws := r.workspace(B)
+	defer func() {
+		// Nothing still queued may use what goes back.
+		if serr := dev.Sync(); serr != nil && err == nil {
+			err = serr
+		}
+		r.release(ws)
+		dev.Free(in)
+		dev.Free(outs[0])
+		dev.Free(outs[1])
+	}()
+	crop := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			img.Crop(stage[(i-lo)*inPlane:(i-lo+1)*inPlane], pos[i].y, pos[i].x, P, P)
+		}
+	}
+	// hand emits the outputs of tiles lo … hi-1, read from out after a Sync
+	// that followed their forward pass.
+	hand := func(lo, hi int, out []float32) error {
+		for i := lo; i < hi; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := emit(i, out[(i-lo)*outPlane:(i-lo+1)*outPlane]); err != nil {
+				return err
+			}
+		}
+		if r.Progress != nil {
+			r.Progress(r.pass*n+hi, max(1, r.passes)*n)
+		}
+		return nil
+	}
+	crop(0, min(B, n))
+	var prev []float32 // the outputs of the batch before, prevLo … lo-1
+	prevLo := 0
+	for k, lo := 0, 0; lo < n; k, lo = k+1, lo+B {
+		hi := min(lo+B, n)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// The last batch is done: in is free and its outputs readable.
+		if err := dev.Sync(); err != nil {
+			return err
+		}
+		copy(in, stage[:(hi-lo)*inPlane])
+		if err := r.Model.Forward(r.Task, in, hi-lo, outs[k%2], ws); err != nil {
+			return err
+		}
+		if hi < n {
+			crop(hi, min(hi+B, n))
+		}
+		if prev != nil {
+			if err := hand(prevLo, lo, prev); err != nil {
+				return err
+			}
+		}
+		prev, prevLo = outs[k%2], lo
+	}
+	if err := dev.Sync(); err != nil {
+		return err
+	}
+	return hand(prevLo, n, prev)
 }
 
 // ForwardTiles runs n independent P×P tiles (in: [n, 3, P, P]) through the

@@ -16,14 +16,36 @@ type AttentionScratch struct {
 // NewAttentionScratch sizes scratch for batch sequences of lq queries and lk
 // keys with model width d.
 func NewAttentionScratch(batch, lq, lk, d int) *AttentionScratch {
+	return NewAttentionScratchWith(goAlloc, batch, lq, lk, d, 1)
+}
+
+// NewAttentionScratchWith is NewAttentionScratch with the buffers from alloc
+// (a Backend's Alloc, which zeroes them): Q, K, V and the context [batch·lq
+// or lk, d], and the scores [sets·lq·lk] and softmax sums [sets·lq] of sets
+// (sequence, head) pairs at once (Buffers returns them). The CPU's takes
+// one set and adds those of further threads on first use; a device that
+// runs every pair of a call at once takes batch·heads.
+func NewAttentionScratchWith(alloc func(n int) []float32, batch, lq, lk, d, sets int) *AttentionScratch {
 	return &AttentionScratch{
-		q:      make([]float32, batch*lq*d),
-		k:      make([]float32, batch*lk*d),
-		v:      make([]float32, batch*lk*d),
-		ctx:    make([]float32, batch*lq*d),
-		scores: make([]float32, lq*lk),
-		sums:   make([]float32, lq),
+		q:      alloc(batch * lq * d),
+		k:      alloc(batch * lk * d),
+		v:      alloc(batch * lk * d),
+		ctx:    alloc(batch * lq * d),
+		scores: alloc(sets * lq * lk),
+		sums:   alloc(sets * lq),
 	}
+}
+
+// Buffers returns the scratch's buffers, for a Backend that runs the
+// attention itself (see AttentionCache.Buffers). The CPU's may replace
+// scores and sums by larger Go slices on first use with more threads.
+func (s *AttentionScratch) Buffers() (q, k, v, ctx, scores, sums []float32) {
+	return s.q, s.k, s.v, s.ctx, s.scores, s.sums
+}
+
+// Bytes is the memory the scratch holds.
+func (s *AttentionScratch) Bytes() int64 {
+	return 4 * int64(len(s.q)+len(s.k)+len(s.v)+len(s.ctx)+len(s.scores)+len(s.sums))
 }
 
 // MultiHeadAttention computes PyTorch's nn.MultiheadAttention(d, heads,

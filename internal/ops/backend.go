@@ -1,8 +1,8 @@
 package ops
 
-// Backend is a device that runs the training network's ops: every op
-// internal/train's network, its losses and its optimiser use, on buffers
-// that only the backend's Alloc makes. CPU (Exec) is the implementation in
+// Backend is a device that runs the network's ops: every op internal/ipt's
+// inference forward and internal/train's network, its losses and its
+// optimiser use, on buffers that only the backend's Alloc makes. CPU (Exec) is the implementation in
 // this package and the reference; a GPU implements the same methods by
 // queueing kernels.
 //
@@ -49,6 +49,10 @@ type Backend interface {
 	LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps float64)
 	// LayerNorm's backward (LayerNormBackward)
 	LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64)
+	// the inference attention's scratch for up to batch sequences, from Alloc (NewAttentionScratchWith)
+	NewAttentionScratch(batch, lq, lk, d, heads int) *AttentionScratch
+	// nn.MultiheadAttention without biases, for inference (Exec.MultiHeadAttention)
+	MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, s *AttentionScratch)
 	// what the attention's forward keeps for its backward, from Alloc (NewAttentionCacheWith)
 	NewAttentionCache(batch, lq, lk, d, heads int) *AttentionCache
 	// the attention backward's scratch, from Alloc (NewAttentionGradWith)
@@ -123,6 +127,12 @@ func (Exec) LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps flo
 // LayerNormBackward is LayerNormBackward.
 func (Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64) {
 	LayerNormBackward(dX, dGamma, dBeta, dOut, x, m, d, gamma, eps)
+}
+
+// NewAttentionScratch is NewAttentionScratch (heads does not change it:
+// the CPU's runs one pair per thread at a time).
+func (Exec) NewAttentionScratch(batch, lq, lk, d, heads int) *AttentionScratch {
+	return NewAttentionScratch(batch, lq, lk, d)
 }
 
 // NewAttentionCache is NewAttentionCache.

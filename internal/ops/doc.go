@@ -21,8 +21,8 @@
 // machines: an Intel Xeon with two 512-bit FMA units, where it runs the
 // forward 1.4× faster than avx2, and an AMD Zen 4, where the two tie.
 //
-// Backend (backend.go) lists the ops training runs, for another device to
-// implement; CPU, that is Exec, is this package's implementation, and
+// Backend (backend.go) lists the ops inference and training run, for
+// another device to implement; CPU, that is Exec, is this package's implementation, and
 // package opstest checks any implementation against it. The losses
 // (L1Loss, ContrastiveLoss, loss.go) and the optimiser's Adam update and
 // global norm (adam.go) are here for that reason.

@@ -280,7 +280,8 @@ var cases = []testCase{
 			d.same(fmt.Sprint(s, " dBeta"), gB, dB)
 		}
 	}},
-	{"MultiHeadAttention", attentionCase},
+	{"MultiHeadAttention", inferenceAttentionCase},
+	{"MultiHeadAttentionTrain", attentionCase},
 	{"PixelShuffle", reshapeCase(func(b ops.Backend, out, in []float32, c, h, w, r int) { b.PixelShuffle(out, in, c, h, w, r) }, ops.PixelShuffle, false)},
 	{"PixelShuffleBackward", reshapeCase(func(b ops.Backend, dIn, dOut []float32, c, h, w, r int) {
 		b.PixelShuffleBackward(dIn, dOut, c, h, w, r)
@@ -353,6 +354,52 @@ func reshapeCase(op func(b ops.Backend, dst, src []float32, c, h, w, f int), ref
 			op(d.b, gd, d.put(src), c, h, w, f)
 			ref(dst, src, c, h, w, f)
 			d.same(fmt.Sprint(s), gd, dst)
+		}
+	}
+}
+
+// inferenceAttentionCase runs the inference attention with a scratch from
+// the backend, on encoder-like (one input for q, k and v), decoder
+// self-attention-like and cross-attention shapes, at the scratch's batch and
+// then a smaller one into the same scratch, against ops.CPU with one
+// thread.
+func inferenceAttentionCase(d *device) {
+	ref := ops.CPU{Threads: 1}
+	for _, s := range []struct {
+		batch, lq, lk, d, heads int
+		alias                   string
+	}{{1, 3, 3, 4, 2, "qkv"}, {2, 5, 7, 12, 3, ""}, {3, 64, 64, 48, 4, "qk"}, {3, 64, 64, 144, 12, "qkv"}} {
+		B, lq, lk, dm, H := s.batch, s.lq, s.lk, s.d, s.heads
+		scratch := d.b.NewAttentionScratch(B, lq, lk, dm, H)
+		rs := ops.NewAttentionScratch(B, lq, lk, dm)
+		for _, n := range []int{B, max(1, B-1)} {
+			name := fmt.Sprintf("%+v batch %d", s, n)
+			xq, xk, xv := d.rand(n*lq*dm), d.rand(n*lk*dm), d.rand(n*lk*dm)
+			switch s.alias {
+			case "qkv":
+				xk, xv = xq, xq
+			case "qk":
+				xk = xq
+			}
+			inProj, outProj := d.rand(3*dm*dm), d.rand(dm*dm)
+			gq := d.put(xq)
+			gk, gv := gq, gq
+			switch s.alias {
+			case "":
+				gk, gv = d.put(xk), d.put(xv)
+			case "qk":
+				gv = d.put(xv)
+			}
+			out := d.put(d.rand(n * lq * dm)) // overwritten
+			d.b.MultiHeadAttention(out, gq, gk, gv, n, lq, lk, dm, H, d.put(inProj), d.put(outProj), scratch)
+			want := make([]float32, n*lq*dm)
+			ref.MultiHeadAttention(want, xq, xk, xv, n, lq, lk, dm, H, inProj, outProj, rs)
+			d.same(name, out, want)
+		}
+		d.sync()
+		q, k, v, ctx, scores, sums := scratch.Buffers()
+		for _, buf := range [][]float32{q, k, v, ctx, scores, sums} {
+			d.b.Free(buf)
 		}
 	}
 }
