@@ -15,11 +15,12 @@ import (
 )
 
 type benchCmd struct {
-	Tiles   int    `default:"8" placeholder:"N" help:"48×48 tiles per timed run."`
-	Runs    int    `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run."`
-	Threads int    `placeholder:"N" help:"Cores to use (default: all)."`
-	JSON    bool   `name:"json" help:"Print one JSON object."`
-	Device  device `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"What to time: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
+	Tiles     int    `default:"8" placeholder:"N" help:"48×48 tiles per timed run."`
+	Runs      int    `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run."`
+	Threads   int    `placeholder:"N" help:"Cores to use (default: all)."`
+	JSON      bool   `name:"json" help:"Print one JSON object."`
+	Precision string `enum:"fp32,tf32,bf16" default:"fp32" help:"Arithmetic of the GPU's matrix products (fp32, tf32 or bf16); the CPU computes in fp32 only."`
+	Device    device `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"What to time: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
 }
 
 // benchResult is what ipt bench reports; the JSON names are fixed for scripts.
@@ -57,6 +58,9 @@ func (b *benchCmd) Run() error {
 	if b.Tiles < 1 || b.Runs < 1 || b.Threads < 0 {
 		return usageError{fmt.Errorf("--tiles and --runs must be positive")}
 	}
+	if !b.Device.GPU && b.Precision != "fp32" {
+		return usageError{fmt.Errorf("--precision %s needs --device cuda: the CPU computes in fp32", b.Precision)}
+	}
 	threads := b.Threads
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -74,6 +78,14 @@ func (b *benchCmd) Run() error {
 	}
 	out := make([]float32, len(in))
 	r := &ipt.Runner{Model: model, Task: 0, Threads: threads}
+	release, gpuName, err := b.Device.runner(r, b.Precision)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if b.Device.GPU {
+		r.Batch = b.Tiles // one forward pass of all the tiles
+	}
 	tile := func() time.Duration {
 		start := time.Now()
 		if err := r.ForwardTiles(context.Background(), in, b.Tiles, out); err != nil {
@@ -98,15 +110,40 @@ func (b *benchCmd) Run() error {
 		ops.Exec{Threads: threads}.Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
 		return time.Since(start)
 	}
+	kernel, machine := ops.Kernel(), cpuName()
+	if be := r.Backend; be != nil {
+		// The same product on the GPU, as the forward runs it (Linear:
+		// x·Wᵀ), timed to its end.
+		ga, gw, gc := be.Alloc(m*k), be.Alloc(n*k), be.Alloc(m*n)
+		if err := be.Sync(); err != nil {
+			return err
+		}
+		copy(ga, a)
+		copy(gw, w)
+		gemm = func() time.Duration {
+			start := time.Now()
+			be.Linear(gc, ga, m, k, gw, nil, n)
+			if err := be.Sync(); err != nil {
+				panic(err)
+			}
+			return time.Since(start)
+		}
+		defer func() { be.Free(ga); be.Free(gw); be.Free(gc) }()
+		kernel, machine = "cuda "+b.Precision, gpuName
+	}
 	gemm()
 	gemmGF := 2 * m * n * k / median(max(b.Runs, 5), gemm).Seconds() / 1e9
 
-	peak := ops.PeakGFLOPS(200*time.Millisecond) * float64(threads)
 	tileGF := flopsPerTile(cfg) / (msPerTile / 1000) / 1e9
+	var peak, percent float64 // the CPU's FMA peak; a GPU's is not measured
+	if !b.Device.GPU {
+		peak = ops.PeakGFLOPS(200*time.Millisecond) * float64(threads)
+		percent = 100 * tileGF / peak
+	}
 	res := benchResult{
-		Kernel: ops.Kernel(), Threads: threads, Tiles: b.Tiles, Runs: b.Runs,
+		Kernel: kernel, Threads: threads, Tiles: b.Tiles, Runs: b.Runs,
 		MsPerTile: round3(msPerTile), TileGFLOPS: round3(tileGF), GemmGFLOPS: round3(gemmGF),
-		PeakGFLOPS: round3(peak), PeakPercent: round3(100 * tileGF / peak), CPU: cpuName(),
+		PeakGFLOPS: round3(peak), PeakPercent: round3(percent), CPU: machine,
 	}
 	if b.JSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
@@ -114,7 +151,9 @@ func (b *benchCmd) Run() error {
 	fmt.Printf("kernel %s, %d threads, %s\n", res.Kernel, threads, res.CPU)
 	fmt.Printf("released-size ×1 forward: %.1f ms per 48×48 tile (median of %d runs of %d tiles), %.1f GFLOP/s\n", res.MsPerTile, b.Runs, b.Tiles, res.TileGFLOPS)
 	fmt.Printf("GEMM 2048×576 · 576×2304: %.1f GFLOP/s\n", res.GemmGFLOPS)
-	fmt.Printf("FMA peak: %.1f GFLOP/s; the forward runs at %.0f%% of it\n", res.PeakGFLOPS, res.PeakPercent)
+	if !b.Device.GPU {
+		fmt.Printf("FMA peak: %.1f GFLOP/s; the forward runs at %.0f%% of it\n", res.PeakGFLOPS, res.PeakPercent)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/ipt-go/ipt/internal/cuda"
+	"github.com/ipt-go/ipt/internal/ipt"
 )
 
 // device is where a command computes: the CPU, or GPU Index; Named says
@@ -99,7 +100,7 @@ func (d device) check(command string) error {
 }
 
 // gpuCommands are the commands that run on the GPU (in the cuda build).
-var gpuCommands = map[string]bool{"train": true, "finetune": true}
+var gpuCommands = map[string]bool{"train": true, "finetune": true, "sr": true, "denoise": true, "derain": true, "eval": true, "bench": true}
 
 // trainDevice merges train's --tag into --device: --tag cuda is the same
 // as --device cuda (the command people type, after the build tag).
@@ -117,4 +118,24 @@ func trainDevice(d device, tag string, set map[string]bool) (device, error) {
 		return d, nil
 	}
 	return d, usageError{fmt.Errorf("--tag %s: the only build tag is cuda (the GPU)", tag)}
+}
+
+// runner puts r's model on d's GPU, the Runner's forward passes with it
+// (nothing for the CPU), and returns the GPU's name and what releases
+// them. The restoring commands use one GPU each: d.Index, whatever the
+// rank.
+func (d device) runner(r *ipt.Runner, precision string) (release func(), name string, err error) {
+	if !d.GPU {
+		return func() {}, "", nil
+	}
+	be, name, closeBE, err := gpuBackend(fmt.Sprintf("cuda:%d", d.Index), precision)
+	if err != nil {
+		return nil, "", fmt.Errorf("--device %s: %v", d, err)
+	}
+	if err := r.Model.MoveTo(be); err != nil {
+		closeBE()
+		return nil, "", fmt.Errorf("--device %s: %v", d, err)
+	}
+	r.Backend = be
+	return func() { r.Close(); closeBE() }, name, nil
 }

@@ -106,6 +106,11 @@ func (c *evalCmd) Run() error {
 			return err
 		}
 		r := &ipt.Runner{Model: model, Task: head, Threads: c.Threads}
+		release, _, err := c.Device.runner(r, "fp32")
+		if err != nil {
+			return err
+		}
+		defer release()
 		restore = func(ctx context.Context, in *ipt.Image) (*ipt.Image, error) {
 			out, err := r.Restore(ctx, in, ipt.Tiling(c.Tiling), c.Ensemble)
 			if err != nil {

@@ -99,7 +99,14 @@ func (f *restoreFlags) run(j job) error {
 		return err
 	}
 	var memLimit int64
-	if budget > 0 {
+	if budget > 0 && f.Device.GPU {
+		// On the GPU the budget is its memory: the weights, and the tile
+		// buffers and workspace the runner sizes its batches to (MemLimit).
+		memLimit = int64(budget) - model.Bytes()
+		if memLimit <= 0 {
+			return usageError{fmt.Errorf("--mem %s: the weights alone take %s", f.Mem, humanize.IBytes(uint64(model.Bytes())))}
+		}
+	} else if budget > 0 {
 		// The weights stay resident; keep the GC within the budget too.
 		memLimit = int64(budget) - model.Bytes()
 		if memLimit <= 0 {
@@ -118,6 +125,15 @@ func (f *restoreFlags) run(j job) error {
 	ctx, stop := signalContext()
 	defer stop()
 	r := &ipt.Runner{Model: model, Task: task, Threads: f.Threads, Progress: prog.tiles}
+	release, _, err := f.Device.runner(r, "fp32")
+	if err != nil {
+		return err
+	}
+	defer release()
+	if f.Device.GPU {
+		r.MemLimit = memLimit
+		memLimit = 0 // the host's memory is not the budget
+	}
 	tiling := ipt.Tiling(f.Tiling)
 	// restore writes pic restored to w as format: the tiler hands the
 	// output to the encoder band by band as the tiles run, where it can.

@@ -578,11 +578,43 @@ func (b *Backend) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, 
 		return
 	}
 	b.filled[c] = batch
+	q, k, v, p, ctx, _ := c.Buffers()
+	b.attend(out, xq, xk, xv, batch, lq, lk, d, heads, inProj, outProj, q, k, v, p, ctx, true)
+}
+
+// NewAttentionScratch is ops.NewAttentionScratchWith on Alloc, with scores
+// for every (sequence, head) pair at once.
+func (b *Backend) NewAttentionScratch(batch, lq, lk, d, heads int) *ops.AttentionScratch {
+	return ops.NewAttentionScratchWith(b.Alloc, batch, lq, lk, d, batch*heads)
+}
+
+// MultiHeadAttention is Exec.MultiHeadAttention: MultiHeadAttentionTrain's
+// forward in the scratch's buffers (the same layout), the probabilities
+// left unnormalised since no backward reads them.
+func (b *Backend) MultiHeadAttention(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj []float32, s *ops.AttentionScratch) {
+	if b.err != nil {
+		return
+	}
+	q, k, v, ctx, scores, _ := s.Buffers()
+	switch {
+	case heads <= 0 || d%heads != 0:
+		b.fail(fmt.Errorf("MultiHeadAttention: %d heads do not divide d = %d", heads, d))
+		return
+	case batch < 0 || len(q) < batch*lq*d || len(k) < batch*lk*d || len(v) < batch*lk*d || len(ctx) < batch*lq*d || len(scores) < batch*heads*lq*lk:
+		b.fail(fmt.Errorf("MultiHeadAttention: batch %d, lq %d, lk %d, d %d, heads %d on a smaller scratch", batch, lq, lk, d, heads))
+		return
+	}
+	b.attend(out, xq, xk, xv, batch, lq, lk, d, heads, inProj, outProj, q, k, v, scores, ctx, false)
+}
+
+// attend is the attention's forward: q, k, v get the heads of the
+// projections, p the probabilities (normalised if normP, else the
+// unnormalised exponentials), ctx the merged context.
+func (b *Backend) attend(out, xq, xk, xv []float32, batch, lq, lk, d, heads int, inProj, outProj, q, k, v, p, ctx []float32, normP bool) {
 	nq, nk, dd, dh, bh := batch*lq, batch*lk, d*d, d/heads, batch*heads
 	if nq == 0 || d == 0 {
 		return
 	}
-	q, k, v, p, ctx, _ := c.Buffers()
 	qh, kh, vh, P, ctx := q[:nq*d], k[:nk*d], v[:nk*d], p[:bh*lq*lk], ctx[:nq*d]
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	big := max(nq, nk) * d
@@ -602,7 +634,9 @@ func (b *Backend) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, 
 	ctxh := tmp[:nq*d] // the projections are split: tmp is free
 	b.gemmBatched(false, false, lq, dh, lk, 1, P, lk, lq*lk, vh, dh, lk*dh, 0, ctxh, dh, lq*dh, bh)
 	b.run("scale_rows_inv", ctxh, sums, bh*lq, dh)
-	b.run("scale_rows_inv", P, sums, bh*lq, lk)
+	if normP {
+		b.run("scale_rows_inv", P, sums, bh*lq, lk)
+	}
 	b.run("heads_merge", ctx, ctxh, batch, lq, heads, dh)
 	b.gemm(false, true, nq, d, d, 1, ctx, d, outProj[:dd], d, 0, out[:nq*d], d)
 }
