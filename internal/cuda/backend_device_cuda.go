@@ -26,8 +26,12 @@ func (d *ctxDevice) floats(n int) ([]float32, error) {
 	}
 	// The pages start on the host (Floats clears them there); move them
 	// now rather than fault them over one by one in the first kernel. A
-	// hint: its failure (a GPU without prefetch) changes no result.
-	_ = d.c.Prefetch(s, true)
+	// hint: its failure (a GPU without prefetch) changes no result. Not
+	// where the host may not touch managed memory while the GPU works:
+	// callers write a new buffer at once (Net.MoveTo), with nothing queued.
+	if d.c.ConcurrentManaged {
+		_ = d.c.Prefetch(s, true)
+	}
 	return s, nil
 }
 
