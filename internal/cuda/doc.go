@@ -30,4 +30,7 @@
 //	nvrtc_cuda.go        compiling CUDA C for the device, with a cache
 //	cublas_cuda.go       row-major SGEMM (plain and strided-batched) through cuBLAS
 //	nccl_cuda.go         NCCL communicators and the float32 all-reduce
+//	backend_cuda.go      Backend: ops.Backend as kernel launches and GEMMs on one stream
+//	backend_device_cuda.go  the Backend's device on a Context (the tests use the kernels' emulator)
+//	dist_cuda.go         dist.Join: data-parallel training over NCCL on a Backend's stream
 package cuda
