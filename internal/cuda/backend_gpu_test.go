@@ -8,7 +8,6 @@ package cuda
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,12 +18,7 @@ import (
 func openBackend(t *testing.T, m Math) *Backend {
 	t.Helper()
 	b, err := NewBackend(0, m)
-	if err != nil {
-		if os.Getenv("IPT_TEST_REQUIRE") == "cuda" {
-			t.Fatalf("IPT_TEST_REQUIRE=cuda: %v", err)
-		}
-		t.Skipf("no GPU: %v", err)
-	}
+	noGPU(t, err)
 	t.Cleanup(func() {
 		if err := b.Close(); err != nil {
 			t.Errorf("Close: %v", err)

@@ -15,15 +15,23 @@ import (
 	"github.com/ipt-go/ipt/internal/ops"
 )
 
+// noGPU skips the test when err says there is no usable GPU, or fails it
+// under IPT_TEST_REQUIRE=cuda.
+func noGPU(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("IPT_TEST_REQUIRE") == "cuda" {
+		t.Fatalf("IPT_TEST_REQUIRE=cuda: %v", err)
+	}
+	t.Skipf("no GPU: %v", err)
+}
+
 func openGPU(t *testing.T, opts Options) *Context {
 	t.Helper()
 	c, err := Open(0, opts)
-	if err != nil {
-		if os.Getenv("IPT_TEST_REQUIRE") == "cuda" {
-			t.Fatalf("IPT_TEST_REQUIRE=cuda: %v", err)
-		}
-		t.Skipf("no GPU: %v", err)
-	}
+	noGPU(t, err)
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("Close: %v", err)
