@@ -13,7 +13,8 @@
 #   1. nvidia-smi and ipt version (the libraries found, the GPUs)
 #   2. cuda.test with IPT_TEST_REQUIRE=cuda (GPU tests fail instead of skipping):
 #      libraries, driver bindings, NVRTC, cuBLAS Sgemm in FP32/TF32/BF16, NCCL on one
-#      rank, the backend's conformance suite (opstest, 1e-5), a training step against
+#      rank, the backend's conformance suite (opstest, 1e-5), the authors' fixtures to 1e-3
+#      (TestGPUParity: every task's forward and the official tiler), a training step against
 #      the CPU, TF32/BF16 through the backend, sticky errors
 #   3. parity: the authors' fixtures (testdata/ipt-tiny/png) restored with
 #      --device cuda, compared with their expected PNGs (and with the CPU's outputs)

@@ -530,3 +530,15 @@ func TestBackendEmulatedStep(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackendEmulatedParity: the authors' fixtures through the backend on
+// the emulator, the GPU parity test's own check (TestGPUParity) shown to
+// pass where the kernels and the backend are right; the direct forwards
+// only (the tiler's cases, hundreds of tiles, take minutes emulated).
+func TestBackendEmulatedParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the fixtures on the emulator take a while")
+	}
+	b, _ := newEmuBackend(t)
+	checkParity(t, b, false)
+}

@@ -6,13 +6,18 @@ package cuda
 // when IPT_TEST_REQUIRE=cuda (the GPU host's run, scripts/gpu_check.sh).
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ipt-go/ipt/internal/ipt"
 	"github.com/ipt-go/ipt/internal/ops"
 	"github.com/ipt-go/ipt/internal/ops/opstest"
+	"github.com/ipt-go/ipt/internal/weights"
 )
 
 func openBackend(t *testing.T, m Math) *Backend {
@@ -98,4 +103,97 @@ func TestGPUBackendError(t *testing.T) {
 	if b.Sync() != err || x[0] != 1 {
 		t.Error("an op ran after the error")
 	}
+}
+
+// TestGPUParity: the authors' fixtures (testdata/ipt-tiny and ipt-alt:
+// outputs of their PyTorch code) restored on the GPU, every task's direct
+// forward and the official tiler, to the CPU's tolerance of 1e-3 on the
+// 0..255 scale (issue 10's parity target).
+func TestGPUParity(t *testing.T) { checkParity(t, openBackend(t, FP32), true) }
+
+// checkParity runs the fixtures on b (the GPU's, or the emulated one): the
+// direct forwards, and with tiler the official tiler's cases too.
+func checkParity(t *testing.T, b *Backend, tiler bool) {
+	for _, f := range []struct {
+		dir, file string
+		heads     int
+	}{{"ipt-tiny", "model.pt", 4}, {"ipt-alt", "model_legacy.pt", 2}} {
+		dir := filepath.Join("..", "..", "testdata", f.dir)
+		m, err := ipt.Load(filepath.Join(dir, f.file), f.heads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases, err := weights.Load(filepath.Join(dir, "cases.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.MoveTo(b); err != nil {
+			t.Fatal(err)
+		}
+		get := func(key string) *weights.Tensor {
+			tt, ok := cases.Tensors[key]
+			if !ok {
+				t.Fatalf("%s: no tensor %s", f.dir, key)
+			}
+			return tt
+		}
+		in := get("patch.input")
+		n := in.Shape[0]
+		ws := m.NewWorkspace(n)
+		dev := b.Alloc(len(in.F32))
+		copy(dev, in.F32)
+		for task := range m.Config.Scales {
+			want := get(fmt.Sprintf("patch.task%d.output", task))
+			out := b.Alloc(len(want.F32))
+			if err := m.Forward(task, dev, n, out, ws); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			d := maxDiff(out, want.F32)
+			t.Logf("%s task %d: max |diff| %.3g", f.dir, task, d)
+			if d > 1e-3 {
+				t.Errorf("%s task %d: max |diff| %.3g > 1e-3", f.dir, task, d)
+			}
+			b.Free(out)
+		}
+		ws.Free()
+		if !tiler {
+			continue
+		}
+		// The official tiler (forward_chop) through the Runner on the GPU.
+		for key := range cases.Tensors {
+			name, ok := strings.CutSuffix(key, ".input")
+			if !ok || !strings.HasPrefix(name, "chop.") {
+				continue
+			}
+			var task int
+			fmt.Sscanf(strings.TrimPrefix(name, "chop.task"), "%d", &task)
+			src, want := get(key), get(name+".output")
+			img := &ipt.Image{H: src.Shape[2], W: src.Shape[3], Pix: src.F32}
+			r := &ipt.Runner{Model: m, Task: task, Backend: b}
+			got, err := r.Restore(context.Background(), img, ipt.TilingOfficial, false)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := maxDiff(got.Pix, want.F32)
+			t.Logf("%s %s: max |diff| %.3g", f.dir, name, d)
+			if d > 1e-3 {
+				t.Errorf("%s %s: max |diff| %.3g > 1e-3", f.dir, name, d)
+			}
+		}
+	}
+}
+
+func maxDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var d float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
 }
