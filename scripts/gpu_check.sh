@@ -78,7 +78,8 @@ run() {
   local ipt=$B/ipt
   step nvidia-smi 30 nvidia-smi
   step version 60 "$ipt" version
-  step cuda-test 240 env IPT_TEST_REQUIRE=cuda "$B/cuda.test" -test.v -test.count=1
+  # From the package's folder, as go test runs it: the tests read ../../testdata.
+  step cuda-test 240 bash -c "cd internal/cuda && IPT_TEST_REQUIRE=cuda ../../$B/cuda.test -test.v -test.count=1"
   grep -E '^(--- |ok|FAIL|PASS)' "$OUT/cuda-test.log" | grep -v '^--- PASS' | head -40 >>"$S"
 
   # Parity: within a grey level of the authors' outputs, as on the CPU.
