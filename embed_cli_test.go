@@ -202,6 +202,13 @@ func TestEmbeddedModelRestores(t *testing.T) {
 	if b := decodePNG(t, r.stdout).Bounds(); b.Dx() != 120 || b.Dy() != 104 {
 		t.Fatalf("output %v, want 120×104", b)
 	}
+	// Every task of the README works out of the box.
+	for _, args := range [][]string{{"sr", "-x2"}, {"sr", "-x3"}, {"denoise", "-sigma", "30"}, {"denoise", "-sigma", "50"}, {"derain"}} {
+		r = runIPT(t, writePNG(t, "", 30, 26, false), []string{home, "IPT_BUILTIN="}, append(args, "-v")...)
+		if r.code != 0 || !strings.Contains(string(r.stderr), "weights: builtin:") {
+			t.Errorf("%v with the built-in models: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
 }
 
 // TestBuiltinPrefersSpecialist: among several built-in models the one

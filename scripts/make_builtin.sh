@@ -8,7 +8,7 @@
 # 1. converts CHECKPOINT to f16 (the train.* optimiser state left out) as
 #    internal/weights/builtin/NAME.safetensors;
 # 2. runs ipt eval with that file for every row of issue 9's targets table
-#    (Set5 ×2/×3/×4 and Set14 ×4 PSNR Y, CBSD68 σ50 PSNR RGB, Rain100L PSNR
+#    (Set5 ×2/×3/×4 and Set14 ×4 PSNR Y, CBSD68 σ50 (and σ30) PSNR RGB, Rain100L PSNR
 #    Y) whose task the model serves (its "tasks" metadata), default tiler,
 #    without and (ENSEMBLE=1) with --ensemble;
 # 3. times each of its tasks, in seconds per megapixel of output, as a user runs it
@@ -90,6 +90,7 @@ rows="sr2 Set5 psnr_y
 sr3 Set5 psnr_y
 sr4 Set5 psnr_y
 sr4 Set14 psnr_y
+dn30 CBSD68 psnr_rgb
 dn50 CBSD68 psnr_rgb
 derain Rain100L psnr_y"
 
