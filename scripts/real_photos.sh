@@ -74,7 +74,7 @@ for f in "$tmp"/clean/*.png; do
   printf '  %-16s %7.2f %7.2f %7.2f %7.2f\n' "$n" "$(score "$tmp/$n-sr.png" "$f" 4 psnr_y)" "$bic" \
     "$(score "$tmp/$n-cubic.png" "$f" 4 psnr_y)" "$(score "$tmp/$n-lanczos.png" "$f" 4 psnr_y)"
 done
-echo "  mean (ipt eval)  $(json_num mean_psnr_y "$tmp/e-ipt.json") $(json_num mean_psnr_y "$tmp/e-bic.json")"
+printf '  %-16s %7.2f %7.2f\n' "mean" "$(json_num mean_psnr_y "$tmp/e-ipt.json")" "$(json_num mean_psnr_y "$tmp/e-bic.json")"
 
 echo "== denoise σ50, PSNR RGB: ipt ($weights) | OpenCV NLM (best h) | noisy input"
 for f in "$tmp"/clean/*.png; do
