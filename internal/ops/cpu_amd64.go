@@ -163,12 +163,13 @@ var (
 	// results/2026-11-29-avx512-zen5.log.
 	zen5Tuning = avx512Tuning{name: "Zen 5", mc: 144, kc: 576, nc: 4096, l1d: 48 << 10, l2: 1 << 20}
 	// Zen 4 (family 19h with AVX-512: Genoa, Raphael; 32 KiB L1D, 1 MiB
-	// L2, 512-bit ops in two 256-bit halves): the values measured there
-	// before the per-family table.
+	// L2, 512-bit ops in two 256-bit halves): the values of before the
+	// per-family table, not re-measured.
 	zen4Tuning = avx512Tuning{name: "Zen 4", mc: 144, kc: 256, nc: 4096, l1d: 32 << 10, l2: 1 << 20}
 	// Intel (Skylake-SP to Sapphire Rapids; 32–48 KiB L1D, 1–2 MiB L2): the
 	// sweep of results/2026-11-26-avx512-blocking-sweep-intel-xeon.log was
-	// flat within noise from MC 48–384 and KC 128–512, so the defaults stay.
+	// flat within noise from MC 48–384 and KC 128–512, so the defaults stay
+	// (with the embedded-broadcast kernel of then; not re-measured).
 	intelTuning = avx512Tuning{name: "Intel", mc: 144, kc: 256, nc: 4096, l1d: 32 << 10, l2: 1 << 20}
 )
 
