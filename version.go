@@ -28,6 +28,7 @@ func (versionCmd) Run() error {
 	}
 	fmt.Printf("ipt %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("kernel: %s (available: %v; IPT_CPU forces one)\n", ops.Kernel(), ops.Kernels())
+	fmt.Printf("blocking: %s\n", ops.KernelBlocking())
 	printGPU(os.Stdout)
 	return nil
 }

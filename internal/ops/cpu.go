@@ -17,6 +17,9 @@ type gemmKernel struct {
 	mc     int // rows of A per L2-resident block (multiple of mr)
 	kc     int // depth of a packed panel (the k blocking)
 	nc     int // columns of B per L3-resident panel (multiple of nr)
+	// tuning names the CPU family the blocking was chosen for (and any
+	// cut for smaller caches), for ipt version; "" for the built-in values.
+	tuning string
 	// tile computes one full mr×nr tile with the contract of
 	// asm.SgemmGeneric. The driver guarantees the extents of a, b and c.
 	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
@@ -139,6 +142,18 @@ func SetKernel(name string) error {
 // Kernel returns the name of the GEMM path in use: generic, avx2, avx512 or
 // neon.
 func Kernel() string { return activeKernel.Load().name }
+
+// KernelBlocking describes the cache blocking of the GEMM path in use and
+// where it came from, e.g. "MR×NR 12×32, MC 144, KC 576, NC 4096; tuned
+// for Zen 5".
+func KernelBlocking() string {
+	k := activeKernel.Load()
+	s := fmt.Sprintf("MR×NR %d×%d, MC %d, KC %d, NC %d", k.mr, k.nr, k.mc, k.kc, k.nc)
+	if k.tuning != "" {
+		s += "; tuned for " + k.tuning
+	}
+	return s
+}
 
 // KernelError reports why the IPT_CPU environment variable could not be
 // honoured at start-up (unknown name, or a path the CPU lacks), or nil.

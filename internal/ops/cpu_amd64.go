@@ -3,6 +3,8 @@
 package ops
 
 import (
+	"fmt"
+
 	"github.com/ipt-go/ipt/internal/asm"
 	"github.com/klauspost/cpuid/v2"
 )
@@ -29,7 +31,8 @@ var avx2Kernel = &gemmKernel{
 	flopsPerTrip:   12 * 8 * 2,
 }
 
-// KC 256 keeps the KC×32 B sliver at ≤ 32 KiB.
+// The AVX-512 kernel; its blocking and packing are set for this CPU by
+// tuneAVX512 in platformKernels (the values here are the fallback).
 var avx512Kernel = &gemmKernel{
 	name: "avx512", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096,
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
@@ -126,6 +129,7 @@ func platformKernels() []kernelChoice {
 	if !cpuid.CPU.Supports(cpuid.AVX512F) {
 		avx512 = "CPU lacks AVX-512F"
 	}
+	tuneAVX512(avx512Kernel, cpuid.CPU.VendorID, cpuid.CPU.Family, cpuid.CPU.Cache.L1D, cpuid.CPU.Cache.L2)
 	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
 		k := avx512Kernel
 		k.softmax, k.add, k.addBiasReLU, k.layerNormRow = genericKernel.softmax, genericKernel.add, genericKernel.addBiasReLU, genericKernel.layerNormRow
@@ -135,5 +139,64 @@ func platformKernels() []kernelChoice {
 		{k: avx2Kernel, missing: avx2, auto: true},
 		{k: avx512Kernel, missing: avx512, auto: true},
 		{k: &gemmKernel{name: "neon"}, missing: "an arm64 path; this is amd64"},
+	}
+}
+
+// avx512Tuning is the AVX-512 kernel's blocking on one microarchitecture
+// family, measured with TestSgemmTimings (IPT_GEMM_BLOCKS) and
+// TestSgemmVsOpenBLAS; the logs are in results/.
+type avx512Tuning struct {
+	name       string
+	mc, kc, nc int
+	// l1d and l2 are the family's per-core data caches; when cpuid reports
+	// smaller ones (a VM, a cut-down part), kc and mc shrink in proportion.
+	l1d, l2 int
+}
+
+var (
+	// Zen 5 (family 1Ah: Turin, Granite Ridge; 48 KiB L1D, 1 MiB L2, two
+	// 512-bit FMA pipes): KC 576 beat 256–512 by 2–3% on the FFN and 3×3
+	// conv products (k = 576 in one block: one pass over C instead of
+	// two or three) and tied on the others; the 72 KiB B sliver then
+	// lives in L2, which feeds its 128 bytes per 24 FMAs easily. MC
+	// 96–240 and packing A always were flat within 1%.
+	// results/2026-11-29-avx512-zen5.log.
+	zen5Tuning = avx512Tuning{name: "Zen 5", mc: 144, kc: 576, nc: 4096, l1d: 48 << 10, l2: 1 << 20}
+	// Zen 4 (family 19h with AVX-512: Genoa, Raphael; 32 KiB L1D, 1 MiB
+	// L2, 512-bit ops in two 256-bit halves): the values of before the
+	// per-family table, not re-measured.
+	zen4Tuning = avx512Tuning{name: "Zen 4", mc: 144, kc: 256, nc: 4096, l1d: 32 << 10, l2: 1 << 20}
+	// Intel (Skylake-SP to Sapphire Rapids; 32–48 KiB L1D, 1–2 MiB L2): the
+	// sweep of results/2026-11-26-avx512-blocking-sweep-intel-xeon.log was
+	// flat within noise from MC 48–384 and KC 128–512, so the defaults stay
+	// (with the embedded-broadcast kernel of then; not re-measured).
+	intelTuning = avx512Tuning{name: "Intel", mc: 144, kc: 256, nc: 4096, l1d: 32 << 10, l2: 1 << 20}
+)
+
+// tuneAVX512 sets k's blocking for a CPU of the given vendor and family with
+// the given per-core L1D and L2 sizes in bytes (≤ 0 when unknown): the
+// family's measured values, with kc cut in proportion when the L1D is
+// smaller than the family's and mc when the L2 is. Unknown families keep
+// k's values.
+func tuneAVX512(k *gemmKernel, vendor cpuid.Vendor, family, l1d, l2 int) {
+	var t avx512Tuning
+	switch {
+	case vendor == cpuid.AMD && family == 0x1a:
+		t = zen5Tuning
+	case vendor == cpuid.AMD && family == 0x19:
+		t = zen4Tuning
+	case vendor == cpuid.Intel:
+		t = intelTuning
+	default:
+		return
+	}
+	k.mc, k.kc, k.nc, k.tuning = t.mc, t.kc, t.nc, t.name
+	if l1d > 0 && l1d < t.l1d {
+		k.kc = max(64, t.kc*l1d/t.l1d&^15)
+		k.tuning += fmt.Sprintf(", KC cut for a %d KiB L1D", l1d>>10)
+	}
+	if l2 > 0 && l2 < t.l2 {
+		k.mc = max(2*k.mr, t.mc*l2/t.l2/k.mr*k.mr)
+		k.tuning += fmt.Sprintf(", MC cut for a %d KiB L2", l2>>10)
 	}
 }

@@ -19,7 +19,15 @@ func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int, t8 func(dst []f
 		i := 0
 		if t8 != nil && cols >= 8 {
 			c8 := cols &^ 7
-			for ; i+8 <= h; i += 8 {
+			for i < h {
+				if i+8 > h {
+					if h < 8 {
+						break
+					}
+					// The last h-i < 8 rows: transpose the 8 rows that end
+					// at h, rewriting rows already packed with the same values.
+					i = h - 8
+				}
 				o := (r0+s*w+i)*ld + c0
 				t8(d[i:], w, src[o:], ld, c8)
 				for j := 0; j < 8; j++ {
@@ -27,6 +35,7 @@ func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int, t8 func(dst []f
 						d[(c8+c)*w+i+j] = v
 					}
 				}
+				i += 8
 			}
 		}
 		for ; i+4 <= h; i += 4 {

@@ -362,7 +362,7 @@ func TestPack(t *testing.T) {
 }
 
 func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(dst []float32, ldd int, src []float32, lds, n int)) {
-	for _, rows := range []int{1, 5, 7, 8, 16, 17, 33} {
+	for _, rows := range []int{1, 5, 7, 8, 10, 11, 12, 13, 16, 17, 21, 23, 33} {
 		for _, cols := range []int{1, 3, 8, 16, 19, 27} {
 			r0, c0 := 11, 7
 			sl := (rows + w - 1) / w
