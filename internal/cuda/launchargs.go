@@ -60,7 +60,7 @@ func launchDims(grid, block Dim3) (g, b [3]uint32, err error) {
 			if i > 0 && n == 0 {
 				n = 1
 			}
-			if n < 1 || n > math.MaxUint32 {
+			if n < 1 || int64(n) > math.MaxUint32 {
 				return out, fmt.Errorf("%s %+v: every extent must be at least 1", what, d)
 			}
 			out[i] = uint32(n)

@@ -83,40 +83,19 @@ func adamAVX2(p, g, m, v []float32, c AdamCoefs) {
 	adamUpdateGo(p[n8:], g[n8:], m[n8:], v[n8:], c)
 }
 
-// addToAVX2 is AddTo with the multiple-of-8 part in assembly.
-func addToAVX2(dst, a, b []float32) {
-	a, b = a[:len(dst)], b[:len(dst)]
-	n8 := len(dst) &^ 7
-	if n8 > 0 {
-		asm.AddToAVX2(dst[:n8], a[:n8], b[:n8])
-	}
-	addToGo(dst[n8:], a[n8:], b[n8:])
-}
-
-// reluBackwardAVX2 is ReLUBackward with the multiple-of-8 part in assembly.
-func reluBackwardAVX2(dX, dOut, y []float32) {
-	dOut, y = dOut[:len(dX)], y[:len(dX)]
-	n8 := len(dX) &^ 7
-	if n8 > 0 {
+// The element-wise training kernels, 8 lanes. ReLUBackward masks in place
+// when dX is dOut (ReLUMaskAVX2), else adds the masked gradient.
+var (
+	addToAVX2          = vecMap3(8, asm.AddToAVX2, addToGo)
+	reluBackwardToAVX2 = vecMap3(8, asm.ReLUBackwardToAVX2, reluBackwardToGo)
+	reluBackwardAVX2   = vecMap3(8, func(dX, dOut, y []float32) {
 		if &dX[0] == &dOut[0] {
-			asm.ReLUMaskAVX2(dX[:n8], y[:n8])
+			asm.ReLUMaskAVX2(dX, y)
 		} else {
-			asm.ReLUBackwardAddAVX2(dX[:n8], dOut[:n8], y[:n8])
+			asm.ReLUBackwardAddAVX2(dX, dOut, y)
 		}
-	}
-	reluBackwardGo(dX[n8:], dOut[n8:], y[n8:])
-}
-
-// reluBackwardToAVX2 is ReLUBackwardTo with the multiple-of-8 part in
-// assembly.
-func reluBackwardToAVX2(dst, dOut, y []float32) {
-	dOut, y = dOut[:len(dst)], y[:len(dst)]
-	n8 := len(dst) &^ 7
-	if n8 > 0 {
-		asm.ReLUBackwardToAVX2(dst[:n8], dOut[:n8], y[:n8])
-	}
-	reluBackwardToGo(dst[n8:], dOut[n8:], y[n8:])
-}
+	}, reluBackwardGo)
+)
 
 // platformKernels lists the assembly kernels with what this CPU lacks for
 // each; both may be chosen automatically, AVX-512 first.

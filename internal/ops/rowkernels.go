@@ -38,6 +38,20 @@ func vecAdd(lanes int, k func(dst, src []float32)) func(dst, src []float32) {
 	}
 }
 
+// vecMap3 is an element-wise op of three equal-length slices (dst, a, b:
+// AddTo, ReLUBackward, ReLUBackwardTo) with the multiple-of-lanes part in
+// the vector kernel k and the rest in the Go reference ref.
+func vecMap3(lanes int, k, ref func(dst, a, b []float32)) func(dst, a, b []float32) {
+	return func(dst, a, b []float32) {
+		a, b = a[:len(dst)], b[:len(dst)]
+		nv := len(dst) / lanes * lanes
+		if nv > 0 {
+			k(dst[:nv], a[:nv], b[:nv])
+		}
+		ref(dst[nv:], a[nv:], b[nv:])
+	}
+}
+
 // vecAddBiasReLU is AddBiasReLU in the vector kernel when the rows are a
 // multiple of lanes wide (IPT's are 4·d = 2304) and x holds whole rows,
 // else in Go.

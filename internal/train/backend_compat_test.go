@@ -13,8 +13,7 @@ func l1Loss(out, target, dOut []float32, weight float64) float64 {
 	return ops.L1Loss(out, target, dOut, weight)
 }
 
-// contrastiveLoss is ops' ContrastiveLoss on e; norms is unused (the
-// backend keeps the token norms itself).
-func contrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g []float32, _ []float64, e ops.Exec) float64 {
+// contrastiveLoss is ops' ContrastiveLoss on e.
+func contrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g []float32, e ops.Exec) float64 {
 	return e.ContrastiveLoss(x, dx, N, L, d, tau, weight, f, df, g)
 }

@@ -85,7 +85,7 @@ func TestLossKernels(t *testing.T) {
 		dx0 := randn(rows * d)
 		f, df, g, norms := make([]float32, rows*d), make([]float32, rows*d), make([]float32, rows*rows), make([]float64, rows)
 		wantDx := slices.Clone(dx0)
-		wantLoss := contrastiveLoss(x, wantDx, N, L, d, tau, weight, f, df, g, nil, ops.Exec{Threads: 1})
+		wantLoss := contrastiveLoss(x, wantDx, N, L, d, tau, weight, f, df, g, ops.Exec{Threads: 1})
 		for i := range norms { // as ops.ContrastiveLoss: float64 sum of squares, at least 1e-8
 			var ss float64
 			for _, v := range x[i*d : (i+1)*d] {

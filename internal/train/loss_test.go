@@ -66,11 +66,10 @@ func TestContrastiveLoss(t *testing.T) {
 			x[i] = float32(rng.NormFloat64())
 		}
 		f, df, g := make([]float32, rows*tc.d), make([]float32, rows*tc.d), make([]float32, rows*rows)
-		norms := make([]float64, rows)
 		e := ops.Exec{Threads: 1}
 		dx := make([]float32, len(x))
 		const weight = 0.3
-		got := contrastiveLoss(x, dx, tc.N, tc.L, tc.d, tc.tau, weight, f, df, g, norms, e)
+		got := contrastiveLoss(x, dx, tc.N, tc.L, tc.d, tc.tau, weight, f, df, g, e)
 		want := contrastiveRef(x, tc.N, tc.L, tc.d, tc.tau)
 		if math.Abs(got-want) > 1e-5*math.Abs(want)+1e-6 {
 			t.Errorf("N %d L %d d %d tau %g: loss %.8g, reference %.8g", tc.N, tc.L, tc.d, tc.tau, got, want)
@@ -80,7 +79,7 @@ func TestContrastiveLoss(t *testing.T) {
 		for i := range dx {
 			dx[i] = 1
 		}
-		contrastiveLoss(x, dx, tc.N, tc.L, tc.d, tc.tau, weight, f, df, g, norms, e)
+		contrastiveLoss(x, dx, tc.N, tc.L, tc.d, tc.tau, weight, f, df, g, e)
 		loss := func() float64 { return weight * contrastiveRef(x, tc.N, tc.L, tc.d, tc.tau) }
 		for i := range x {
 			num := centralDiff(x, i, 1e-3, loss)
@@ -102,7 +101,7 @@ func TestContrastiveLossOrthogonalImages(t *testing.T) {
 		x[(L+i)*d+1] = float32(2*i + 1) // image 1 along e1
 	}
 	f, df, g := make([]float32, N*L*d), make([]float32, N*L*d), make([]float32, N*L*N*L)
-	got := contrastiveLoss(x, make([]float32, len(x)), N, L, d, tau, 1, f, df, g, make([]float64, N*L), ops.Exec{})
+	got := contrastiveLoss(x, make([]float32, len(x)), N, L, d, tau, 1, f, df, g, ops.Exec{})
 	if math.Abs(got-(-1/tau)) > 1e-6 {
 		t.Errorf("loss %.8g, want %g", got, -1/tau)
 	}

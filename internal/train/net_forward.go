@@ -60,7 +60,6 @@ type activations struct {
 	dfeat, dout    []float32 // [N, C, P, P]; [N, 3, P·s, P·s]
 	dc1, dc2       []float32 // per-sample conv gradients, the largest map of a tail
 	feat, contrast []float32 // contrastive: normalised tokens [N·L, d], similarities [N·L, N·L]
-	norms          []float64 // nil: the backend's contrastive loss keeps the token norms (the field is left for a test's byte count)
 	agrad          *ops.AttentionGrad
 }
 

@@ -57,7 +57,7 @@ func lossOnly(n *Net, b *Batch, l1, lambda, tau float64) float64 {
 	if lambda > 0 {
 		L, d := c.SeqLen(), c.Dim()
 		T := b.N * L * d
-		loss += lambda * contrastiveLoss(a.stream[len(a.stream)-1], a.dmem[:T], b.N, L, d, tau, 1, a.feat, a.tmp, a.contrast, a.norms, e)
+		loss += lambda * contrastiveLoss(a.stream[len(a.stream)-1], a.dmem[:T], b.N, L, d, tau, 1, a.feat, a.tmp, a.contrast, e)
 	}
 	return loss
 }
@@ -363,7 +363,7 @@ func TestActivationBytesCountsTheBuffers(t *testing.T) {
 	for _, c := range slices.Concat(a.encAttn, a.decSelf, a.decCross) {
 		saved += c.Bytes()
 	}
-	scratch := 4*int64(len(a.scr)) + 8*int64(len(a.norms))
+	scratch := 4 * int64(len(a.scr))
 	if s, sc := ActivationBytes(cfg, 3); s != saved || sc != scratch {
 		t.Errorf("ActivationBytes %d saved, %d scratch; the buffers hold %d, %d", s, sc, saved, scratch)
 	}

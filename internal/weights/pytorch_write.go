@@ -255,7 +255,7 @@ func (p *pickler) int(v int) {
 		p.op(opBinInt1, byte(v))
 	case v < 1<<16:
 		p.op(opBinInt2, byte(v), byte(v>>8))
-	case v < 1<<31:
+	case int64(v) < 1<<31:
 		p.u32(opBinInt, uint32(v))
 	default:
 		p.op(opLong1, 8)
