@@ -96,9 +96,6 @@ func openDriver() error {
 		sym{"cuMemAlloc_v2", &d.cuMemAlloc},
 		sym{"cuMemFree_v2", &d.cuMemFree},
 		sym{"cuMemAllocManaged", &d.cuMemAllocManaged},
-		// The CUDA 8 signature (device ordinal, not CUmemLocation): the
-		// symbol keeps it in every later driver; CUDA 12.2's is _v2.
-		sym{"cuMemPrefetchAsync", &d.cuMemPrefetchAsync},
 		sym{"cuMemcpyHtoD_v2", &d.cuMemcpyHtoD},
 		sym{"cuMemcpyDtoH_v2", &d.cuMemcpyDtoH},
 		sym{"cuMemcpyDtoD_v2", &d.cuMemcpyDtoD},
@@ -113,6 +110,11 @@ func openDriver() error {
 	); err != nil {
 		return err
 	}
+	// The CUDA 8 signature (device ordinal, not CUmemLocation), which the
+	// symbol keeps in the drivers we know of (CUDA 12.2's is _v2, and CUDA
+	// 13's headers name only that). Prefetching is a hint, so a driver
+	// without the old symbol loses the hint, not the GPU.
+	lib.bindOptional(sym{"cuMemPrefetchAsync", &d.cuMemPrefetchAsync})
 	d.lib = lib
 	return check("cuInit", d.cuInit(0))
 }

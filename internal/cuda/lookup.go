@@ -17,7 +17,7 @@ import (
 // Library is a shared library ipt opens at run time.
 type Library struct {
 	Name  string   // for messages: "CUDA driver", "cuBLAS"
-	Files []string // file names, the preferred first: libcublas.so.12 before .11
+	Files []string // file names, the preferred first: libcublas.so.13 before .12
 	Hint  string   // how to get it, for the not-found error
 }
 
@@ -25,10 +25,10 @@ type Library struct {
 // opened beside it; NVRTC's libnvrtc-builtins is opened by NVRTC itself.
 var (
 	Driver   = Library{"CUDA driver", []string{"libcuda.so.1"}, "install the NVIDIA driver"}
-	CUBLAS   = Library{"cuBLAS", []string{"libcublas.so.12", "libcublas.so.11"}, "install the CUDA toolkit or pip install nvidia-cublas-cu12, or set LD_LIBRARY_PATH to its folder"}
-	CUBLASLt = Library{"cuBLASLt", []string{"libcublasLt.so.12", "libcublasLt.so.11"}, "it ships with cuBLAS"}
-	NVRTC    = Library{"NVRTC", []string{"libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so.11"}, "install the CUDA toolkit or pip install nvidia-cuda-nvrtc-cu12, or set LD_LIBRARY_PATH to its folder"}
-	NCCL     = Library{"NCCL", []string{"libnccl.so.2"}, "pip install nvidia-nccl-cu12 or install libnccl2, or set LD_LIBRARY_PATH to its folder"}
+	CUBLAS   = Library{"cuBLAS", []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}, "install the CUDA toolkit or pip install nvidia-cublas (CUDA 13; nvidia-cublas-cu12 for 12), or set LD_LIBRARY_PATH to its folder"}
+	CUBLASLt = Library{"cuBLASLt", []string{"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11"}, "it ships with cuBLAS"}
+	NVRTC    = Library{"NVRTC", []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so.11"}, "install the CUDA toolkit or pip install nvidia-cuda-nvrtc (CUDA 13; nvidia-cuda-nvrtc-cu12 for 12), or set LD_LIBRARY_PATH to its folder"}
+	NCCL     = Library{"NCCL", []string{"libnccl.so.2"}, "pip install nvidia-nccl-cu13 (or -cu12) or install libnccl2, or set LD_LIBRARY_PATH to its folder"}
 )
 
 // Search is where libraries are looked for. Its fields are the process's
@@ -89,13 +89,21 @@ func (s Search) Folders() []string {
 
 // wheelFolders are the nvidia/*/lib folders of the nvidia-* wheels (cublas,
 // cuda_nvrtc, nccl, or cu13 for CUDA 13), in the order Python itself would
-// import them: the active virtualenv, then conda, the user's site, and the
-// system's /usr/local and /usr; within one, the highest python3.N first.
+// import them: the active virtualenv, then conda, the environment of the
+// first python3 on PATH (a virtualenv used without activating it), the
+// user's site, and the system's /usr/local and /usr; within one, the
+// highest python3.N first.
 func (s Search) wheelFolders() []string {
 	var prefixes []string
 	for _, v := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
 		if p := s.Getenv(v); p != "" {
 			prefixes = append(prefixes, filepath.Join(p, "lib"))
+		}
+	}
+	for _, d := range filepath.SplitList(s.Getenv("PATH")) {
+		if st, err := os.Stat(filepath.Join(d, "python3")); d != "" && err == nil && !st.IsDir() {
+			prefixes = append(prefixes, filepath.Join(filepath.Dir(d), "lib")) // venv/bin → venv/lib
+			break
 		}
 	}
 	if s.Home != "" {

@@ -43,6 +43,7 @@ func TestFoldersOrder(t *testing.T) {
 		"venv/lib/python3.11/site-packages/nvidia/cublas/lib",
 		"venv/lib/python3.11/site-packages/nvidia/cuda_nvrtc/lib",
 		"conda/lib/python3.10/site-packages/nvidia/nccl/lib",
+		"opt/torch/.venv/bin", "opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib",
 		"home/.local/lib/python3.9/site-packages/nvidia/cublas/lib",
 		"home/.local/lib/python3.12/site-packages/nvidia/cublas/lib",
 		"usr/local/lib/python3.10/dist-packages/nvidia/cu13/lib",
@@ -50,6 +51,9 @@ func TestFoldersOrder(t *testing.T) {
 		"usr/lib/x86_64-linux-gnu", "usr/lib/aarch64-linux-gnu", "usr/lib64", "usr/lib/wsl/lib",
 	)
 	r := func(p string) string { return filepath.Join(root, p) }
+	if err := os.WriteFile(r("opt/torch/.venv/bin/python3"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s := Search{
 		Getenv: env(map[string]string{
 			// An empty entry, a missing folder and a system folder given
@@ -60,6 +64,8 @@ func TestFoldersOrder(t *testing.T) {
 			"CUDA_PATH":       r("cudapath"),
 			"VIRTUAL_ENV":     r("venv"),
 			"CONDA_PREFIX":    r("conda"),
+			// The first python3 on PATH, in a virtualenv not activated.
+			"PATH": r("nobin") + ":" + r("opt/torch/.venv/bin") + ":" + r("usr/bin"),
 		}),
 		Home:   r("home"),
 		Root:   root,
@@ -73,6 +79,7 @@ func TestFoldersOrder(t *testing.T) {
 		r("venv/lib/python3.11/site-packages/nvidia/cublas/lib"),
 		r("venv/lib/python3.11/site-packages/nvidia/cuda_nvrtc/lib"),
 		r("conda/lib/python3.10/site-packages/nvidia/nccl/lib"),
+		r("opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib"),
 		r("home/.local/lib/python3.12/site-packages/nvidia/cublas/lib"),
 		r("home/.local/lib/python3.9/site-packages/nvidia/cublas/lib"),
 		r("usr/local/lib/python3.10/dist-packages/nvidia/cu13/lib"),
@@ -96,6 +103,7 @@ func TestFind(t *testing.T) {
 	fakeTree(t, root,
 		"ld/libcublas.so.11",
 		"usr/local/cuda/lib64/libcublas.so.11", "usr/local/cuda/lib64/libcublas.so.12",
+		"usr/local/cuda/lib64/libcublas.so.13",
 		"usr/local/cuda/lib64/libnvrtc.so.12",
 		"usr/local/cuda-12.4/lib64/libnvrtc.so.12",
 		"venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
@@ -108,7 +116,7 @@ func TestFind(t *testing.T) {
 		lib  Library
 		want string
 	}{
-		{CUBLAS, "usr/local/cuda/lib64/libcublas.so.12"},                         // .12 before .11 within a folder
+		{CUBLAS, "usr/local/cuda/lib64/libcublas.so.13"},                         // .13 before .12 and .11 within a folder
 		{NVRTC, "usr/local/cuda/lib64/libnvrtc.so.12"},                           // /usr/local/cuda before cuda-12.4
 		{NCCL, "venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2"}, // the wheel before the system
 		{Driver, "usr/lib/x86_64-linux-gnu/libcuda.so.1"},
@@ -141,8 +149,8 @@ func TestNotFoundError(t *testing.T) {
 		t.Fatal("Find(cuBLAS) found a library in a tree without one")
 	}
 	msg := err.Error()
-	want := "cuBLAS (libcublas.so.12 or libcublas.so.11) not found: looked in " +
-		strings.Join(ld[:5], ", ") + " and 4 more folders; install the CUDA toolkit or pip install nvidia-cublas-cu12, or set LD_LIBRARY_PATH to its folder"
+	want := "cuBLAS (libcublas.so.13 or libcublas.so.12 or libcublas.so.11) not found: looked in " +
+		strings.Join(ld[:5], ", ") + " and 4 more folders; install the CUDA toolkit or pip install nvidia-cublas (CUDA 13; nvidia-cublas-cu12 for 12), or set LD_LIBRARY_PATH to its folder"
 	if msg != want {
 		t.Errorf("error:\n got %s\nwant %s", msg, want)
 	}

@@ -64,9 +64,9 @@ func (c *Context) FreeFloats(s []float32) error {
 // Prefetch queues, on c's stream, the move of managed memory s to the
 // device (toDevice) or to the host, so the first kernel (or host loop) to
 // touch it does not fault page by page. It is a hint: results do not
-// depend on it.
+// depend on it, and a driver without the call skips it.
 func (c *Context) Prefetch(s []float32, toDevice bool) error {
-	if len(s) == 0 {
+	if len(s) == 0 || drv.cuMemPrefetchAsync == nil {
 		return nil
 	}
 	dst := int32(deviceCPU)
