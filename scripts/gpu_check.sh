@@ -36,13 +36,14 @@ build() {
   rm -rf "$B"
   mkdir -p "$B/train" "$B/parity"
   # The host is linux/amd64 unless GPU_GOARCH says otherwise (arm64 for Grace).
-  local arch=${GPU_GOARCH:-amd64}
-  CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -tags cuda -o "$B/ipt" .
-  CGO_ENABLED=0 GOOS=linux GOARCH=$arch go test -c -tags cuda -o "$B/cuda.test" ./internal/cuda/
+  # Stripped and gzipped: the device tool carries 64 MiB, the checkout included.
+  local arch=${GPU_GOARCH:-amd64} ld=(-trimpath -ldflags=-s\ -w)
+  CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -tags cuda "${ld[@]}" -o "$B/ipt" .
+  CGO_ENABLED=0 GOOS=linux GOARCH=$arch go test -c -tags cuda "${ld[@]}" -o "$B/cuda.test" ./internal/cuda/
+  gzip -9 "$B/ipt" "$B/cuda.test"
   # A few training images (tiny config: crops up to 4·24 = 96 pixels).
   local src=${TRAIN_IMAGES:-../shared/datasets/train/t91}
   ls "$src"/*.png | head -24 | xargs -I{} cp {} "$B/train/"
-  cp testdata/ipt-tiny/model.pt testdata/ipt-tiny/png/*.png "$B/parity/"
   # The CPU references, with this machine's binary.
   local cpu=$B/ipt-cpu
   go build -o "$cpu" .
@@ -56,10 +57,10 @@ build() {
 # parity BIN DEVICE DIR restores the two fixture cases with BIN on DEVICE
 # into DIR/NAME.DEVICE.png.
 parity() {
-  local bin=$1 dev=$2 dir=$3
-  local w=(--weights "$dir/model.pt" --num-heads 4 --tiling official --device "$dev" --force -q)
-  "$bin" sr -x 3 --head 1 "${w[@]}" -o "$dir/sr3.$dev.png" "$dir/sr3.in.png" &&
-    "$bin" denoise --sigma 50 --head 5 --ensemble "${w[@]}" -o "$dir/dn50_ens.$dev.png" "$dir/dn50_ens.in.png"
+  local bin=$1 dev=$2 dir=$3 fx=testdata/ipt-tiny
+  local w=(--weights "$fx/model.pt" --num-heads 4 --tiling official --device "$dev" --force -q)
+  "$bin" sr -x 3 --head 1 "${w[@]}" -o "$dir/sr3.$dev.png" "$fx/png/sr3.in.png" &&
+    "$bin" denoise --sigma 50 --head 5 --ensemble "${w[@]}" -o "$dir/dn50_ens.$dev.png" "$fx/png/dn50_ens.in.png"
 }
 
 run() {
@@ -84,6 +85,8 @@ run() {
     return $rc
   }
   local ipt=$B/ipt
+  for f in "$B"/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
+  chmod +x "$ipt" "$B/cuda.test"
   step env 30 bash -c 'nvidia-smi; command -v python3; python3 -c "import torch; print(torch.__version__, torch.version.cuda)";
     ls -d /usr/local/cuda*/lib64 2>&1; ls /usr/local/cuda/lib64 2>&1 | grep -E "cublas|nvrtc|nccl";
     python3 -c "import nvidia, os; [print(p) for d in nvidia.__path__ for p in sorted(os.listdir(d))]" 2>&1 | head -30'
@@ -95,7 +98,7 @@ run() {
   # Parity: within a grey level of the authors' outputs, as on the CPU.
   local pd=$LOGS/parity
   mkdir -p "$pd"
-  cp "$B"/parity/* "$pd/"
+  cp "$B"/parity/* testdata/ipt-tiny/png/*.want.png "$pd/"
   if step parity 60 "$0" parity "$ipt" cuda "$pd"; then
     for c in sr3 dn50_ens; do
       for ref in want cpu; do
