@@ -119,16 +119,6 @@ func (Exec) ReLUBackwardTo(dst, dOut, y []float32) { ReLUBackwardTo(dst, dOut, y
 // Conv2dScratch is Conv2dScratch.
 func (Exec) Conv2dScratch(cin, h, w, k int) int { return Conv2dScratch(cin, h, w, k) }
 
-// LayerNorm is LayerNorm.
-func (Exec) LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps float64) {
-	LayerNorm(out, x, m, d, gamma, beta, eps)
-}
-
-// LayerNormBackward is LayerNormBackward.
-func (Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64) {
-	LayerNormBackward(dX, dGamma, dBeta, dOut, x, m, d, gamma, eps)
-}
-
 // NewAttentionScratch is NewAttentionScratch (heads does not change it:
 // the CPU's runs one pair per thread at a time).
 func (Exec) NewAttentionScratch(batch, lq, lk, d, heads int) *AttentionScratch {

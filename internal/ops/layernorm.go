@@ -16,6 +16,14 @@ func LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps float64) {
 	}
 }
 
+// LayerNorm is LayerNorm on e's threads, a chunk of rows each: rows are
+// independent, so the values are the same on any number of threads.
+func (e Exec) LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps float64) {
+	parallelChunks(m, max(1, lossChunk/max(d, 1)), e.threads(), func(lo, hi int) {
+		LayerNorm(out[lo*d:hi*d], x[lo*d:hi*d], hi-lo, d, gamma, beta, eps)
+	})
+}
+
 // layerNormRowGo is one row of LayerNorm in Go, the reference for the
 // vector versions. len(out), len(gamma) and len(beta) are len(row).
 func layerNormRowGo(o, row, gamma, beta []float32, eps float64) {
@@ -46,9 +54,54 @@ func layerNormRowGo(o, row, gamma, beta []float32, eps float64) {
 //	dX     += (g − mean(g) − x̂·mean(g·x̂)) / std
 //	dGamma += dOut·x̂,   dBeta += dOut      (summed over rows in float64)
 func LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64) {
+	Exec{Threads: 1}.LayerNormBackward(dX, dGamma, dBeta, dOut, x, m, d, gamma, eps)
+}
+
+// LayerNormBackward is LayerNormBackward on e's threads, with the same
+// bits on any number: dX row by row (rows are independent), then dGamma and
+// dBeta column by column (each column's sum over rows in row order, as on
+// one thread), from the rows' mean and 1/std kept by the first pass. One
+// thread does both in one pass over the rows.
+func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []float32, eps float64) {
 	if d == 0 {
 		return
 	}
+	threads := min(e.threads(), max(1, m*d/lossChunk))
+	if threads <= 1 {
+		layerNormBackwardRows(dX, dGamma, dBeta, dOut, x, 0, m, d, gamma, eps, nil)
+		return
+	}
+	moments := make([]float64, 2*m) // each row's mean and 1/std
+	rows := max(1, lossChunk/d)
+	parallelChunks(m, rows, threads, func(lo, hi int) {
+		layerNormBackwardRows(dX, nil, nil, dOut, x, lo, hi, d, gamma, eps, moments)
+	})
+	if dGamma == nil && dBeta == nil {
+		return
+	}
+	parallelChunks(d, max(8, (d+threads-1)/threads), threads, func(j0, j1 int) {
+		for j := j0; j < j1; j++ {
+			var sg, sb float64
+			for r := 0; r < m; r++ {
+				dy := float64(dOut[r*d+j])
+				sb += dy
+				sg += dy * ((float64(x[r*d+j]) - moments[2*r]) * moments[2*r+1])
+			}
+			if dGamma != nil {
+				dGamma[j] += float32(sg)
+			}
+			if dBeta != nil {
+				dBeta[j] += float32(sb)
+			}
+		}
+	})
+}
+
+// layerNormBackwardRows is LayerNormBackward's pass over rows [lo, hi): it
+// adds into dX, and into dGamma and dBeta when they are not nil (the one-
+// thread form, lo = 0 and hi = m); when moments is not nil it keeps each
+// row's mean and 1/std there for the column pass.
+func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, gamma []float32, eps float64, moments []float64) {
 	var sg, sb []float64 // dGamma, dBeta sums over rows
 	if dGamma != nil {
 		sg = make([]float64, d)
@@ -57,10 +110,10 @@ func LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []f
 		sb = make([]float64, d)
 	}
 	var xh []float64 // the row's x̂
-	if dX != nil || dGamma != nil {
+	if dX != nil || dGamma != nil || moments != nil {
 		xh = make([]float64, d)
 	}
-	for r := 0; r < m; r++ {
+	for r := lo; r < hi; r++ {
 		dy := dOut[r*d : (r+1)*d]
 		for j, v := range sb {
 			sb[j] = v + float64(dy[j])
@@ -70,6 +123,9 @@ func LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, gamma []f
 		}
 		row := x[r*d : (r+1)*d]
 		mean, inv := rowMoments(row, eps)
+		if moments != nil {
+			moments[2*r], moments[2*r+1] = mean, inv
+		}
 		for j, v := range row {
 			xh[j] = (float64(v) - mean) * inv
 		}

@@ -1,6 +1,9 @@
 package ops
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // L1Loss returns mean |out − target| (PyTorch's L1Loss, mean reduction) and
 // sets dOut to weight times its gradient, weight·sign(out − target)/len(out)
@@ -53,20 +56,24 @@ func ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g
 func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64, f, df, g []float32) float64 {
 	rows := N * L
 	f, df, g = f[:rows*d], df[:rows*d], g[:rows*rows]
+	threads := e.threads()
 	norms := make([]float64, rows)
-	for i := range rows {
-		row := x[i*d : (i+1)*d]
-		var ss float64
-		for _, v := range row {
-			ss += float64(v) * float64(v)
+	lossRows := max(1, lossChunk/max(d, 1))
+	parallelChunks(rows, lossRows, threads, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := x[i*d : (i+1)*d]
+			var ss float64
+			for _, v := range row {
+				ss += float64(v) * float64(v)
+			}
+			nrm := max(math.Sqrt(ss), normEps)
+			norms[i] = nrm
+			inv := 1 / nrm
+			for j, v := range row {
+				f[i*d+j] = float32(float64(v) * inv)
+			}
 		}
-		nrm := max(math.Sqrt(ss), normEps)
-		norms[i] = nrm
-		inv := 1 / nrm
-		for j, v := range row {
-			f[i*d+j] = float32(float64(v) * inv)
-		}
-	}
+	})
 	e.Sgemm(false, true, rows, rows, d, 1, f, d, f, d, 0, g, rows)
 
 	// Each (j, i1, i2) is a softmax over the other images k ≠ j of the
@@ -74,16 +81,25 @@ func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64,
 	// entry once read: every entry belongs to exactly one (j, i1, i2). The
 	// L softmaxes of a row of g are taken together, image by image, so the
 	// row is read in order (a softmax alone strides L through it); each
-	// still sums its terms over k in order and sum adds them in i2 order,
-	// so the bits are those of one softmax at a time.
-	var sum float64
+	// still sums its terms over k in order. Rows of g are independent, so
+	// they are shared out between threads; each loss term is kept and the
+	// terms are added in (j, i1, i2) order at the end, so the sum's bits do
+	// not depend on the threads.
 	w := weight / (tau * float64(N*L*L))
-	z := make([]float64, N*L) // z[k·L+i2]: logit, then its exponential
-	mx := make([]float64, L)  // the softmaxes' maxima over k ≠ j
-	den := make([]float64, L) // and their denominators
-	for j := range N {
-		for i1 := range L {
-			grow := g[(j*L+i1)*rows : (j*L+i1+1)*rows]
+	tp := lossTermsPool.Get().(*[]float64)
+	defer lossTermsPool.Put(tp)
+	if cap(*tp) < N*L*L {
+		*tp = make([]float64, N*L*L)
+	}
+	terms := (*tp)[:N*L*L]
+	gRows := max(1, lossChunk/max(rows, 1))
+	parallelChunks(rows, gRows, threads, func(lo, hi int) {
+		z := make([]float64, N*L) // z[k·L+i2]: logit, then its exponential
+		mx := make([]float64, L)  // the softmaxes' maxima over k ≠ j
+		den := make([]float64, L) // and their denominators
+		for r := lo; r < hi; r++ {
+			j := r / L
+			grow := g[r*rows : (r+1)*rows]
 			for i2 := range mx {
 				mx[i2] = math.Inf(-1)
 			}
@@ -110,9 +126,9 @@ func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64,
 					den[i2] += ez
 				}
 			}
-			zj := z[j*L : (j+1)*L]
+			zj, tr := z[j*L:(j+1)*L], terms[r*L:(r+1)*L]
 			for i2, m := range mx {
-				sum += m + math.Log(den[i2]) - zj[i2]
+				tr[i2] = m + math.Log(den[i2]) - zj[i2]
 			}
 			for k := range N {
 				gk := grow[k*L : (k+1)*L]
@@ -128,35 +144,53 @@ func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64,
 				}
 			}
 		}
+	})
+	var sum float64
+	for _, t := range terms {
+		sum += t
 	}
 	// G was symmetric, so dF = (dG + dGᵀ)·F; symmetrise dG in place, in
 	// blocks so that the transposed reads stay in cache (each pair is
-	// touched once: the order does not matter).
+	// touched once, by the thread of its row block: the order does not
+	// matter).
 	const blk = 64
-	for ib := 0; ib < rows; ib += blk {
-		for kb := ib; kb < rows; kb += blk {
-			for i := ib; i < min(ib+blk, rows); i++ {
-				for k := max(kb, i+1); k < min(kb+blk, rows); k++ {
-					s := g[i*rows+k] + g[k*rows+i]
-					g[i*rows+k], g[k*rows+i] = s, s
+	parallelChunks((rows+blk-1)/blk, 1, threads, func(b0, b1 int) {
+		for ib := b0 * blk; ib < min(b1*blk, rows); ib += blk {
+			for kb := ib; kb < rows; kb += blk {
+				for i := ib; i < min(ib+blk, rows); i++ {
+					for k := max(kb, i+1); k < min(kb+blk, rows); k++ {
+						s := g[i*rows+k] + g[k*rows+i]
+						g[i*rows+k], g[k*rows+i] = s, s
+					}
 				}
 			}
 		}
-	}
+	})
 	for i := range rows {
 		g[i*rows+i] *= 2
 	}
 	e.Sgemm(false, false, rows, d, rows, 1, g, rows, f, d, 0, df, d)
-	for i := range rows {
-		fr, dr, out := f[i*d:(i+1)*d], df[i*d:(i+1)*d], dx[i*d:(i+1)*d]
-		var dot float64
-		for j, v := range fr {
-			dot += float64(v) * float64(dr[j])
+	parallelChunks(rows, lossRows, threads, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			fr, dr, out := f[i*d:(i+1)*d], df[i*d:(i+1)*d], dx[i*d:(i+1)*d]
+			var dot float64
+			for j, v := range fr {
+				dot += float64(v) * float64(dr[j])
+			}
+			inv := 1 / norms[i]
+			for j, v := range fr {
+				out[j] += float32((float64(dr[j]) - float64(v)*dot) * inv)
+			}
 		}
-		inv := 1 / norms[i]
-		for j, v := range fr {
-			out[j] += float32((float64(dr[j]) - float64(v)*dot) * inv)
-		}
-	}
+	})
 	return sum / float64(N*L*L)
 }
+
+// lossTermsPool keeps ContrastiveLoss's terms (4 MB at the small config)
+// from one call to the next: fresh pages would fault in on every step.
+var lossTermsPool = sync.Pool{New: func() any { return new([]float64) }}
+
+// lossChunk is about how many values a thread takes at a time in the
+// losses and layer norms: large enough that a chunk outweighs handing it
+// out, small enough to share a row block between 2 threads.
+const lossChunk = 1 << 15
