@@ -43,7 +43,9 @@ for line in sys.stdin:
 //
 // IPT_GEMM_ROUNDS (default 9) sets the rounds, IPT_CPU the Go path.
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the Python
-// process's environment so OpenBLAS picks its own kernels for this CPU.
+// process's environment so OpenBLAS picks its own kernels for this CPU;
+// IPT_OPENBLAS_CORETYPE sets the peer's (Haswell: OpenBLAS's AVX2 kernel,
+// the peer of IPT_CPU=avx2 on an AVX-512 machine).
 func TestSgemmVsOpenBLAS(t *testing.T) {
 	if os.Getenv("IPT_GEMM_VS_OPENBLAS") == "" {
 		t.Skip("set IPT_GEMM_VS_OPENBLAS=1")
@@ -91,6 +93,9 @@ func startOpenBLAS(threads, m, n, k int) (*openblasProc, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", threads))
+	if ct := os.Getenv("IPT_OPENBLAS_CORETYPE"); ct != "" {
+		cmd.Env = append(cmd.Env, "OPENBLAS_CORETYPE="+ct)
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
