@@ -23,6 +23,10 @@ type gemmKernel struct {
 	// tile computes one full mr×nr tile with the contract of
 	// asm.SgemmGeneric. The driver guarantees the extents of a, b and c.
 	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	// rows, if not nil (mr = 1 only), computes m tiles down one sliver of
+	// B in one call, SgemmGeneric(m, nr, …): a call per tile costs too
+	// much beside a short k.
+	rows func(m, k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
 	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
 	// The row kernels of the same instruction set; the Go ones are the
@@ -51,11 +55,12 @@ type kernelChoice struct {
 	auto    bool   // may be chosen without being asked for
 }
 
-// The plain-Go path: asm.Sgemm2x4Go, whose eight sums stay in registers
-// (see there why 2×4); its blocks are small enough for any cache.
+// The plain-Go path: asm.Sgemm1x6RowsGo, whose six sums stay in registers
+// (see there why 1×6); its blocks are small enough for any cache.
 var genericKernel = &gemmKernel{
-	name: "generic", mr: 2, nr: 4, mc: 96, kc: 256, nc: 4080,
-	tile:           asm.Sgemm2x4Go,
+	name: "generic", mr: 1, nr: 6, mc: 96, kc: 256, nc: 4080,
+	tile:           asm.Sgemm1x6Go,
+	rows:           asm.Sgemm1x6RowsGo,
 	softmax:        softmaxUnnormalised,
 	add:            addGo,
 	addBiasReLU:    addBiasReLUGo,
@@ -105,7 +110,7 @@ func defaultKernel() *gemmKernel {
 // SetKernel selects the GEMM path by name, or "auto" (or "") for the
 // default. The paths, detected once per process and applied per Sgemm call:
 //
-//	generic  plain Go (asm.Sgemm2x4Go); always available
+//	generic  plain Go (asm.Sgemm1x6RowsGo); always available
 //	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3
 //	avx512   asm.Sgemm12x32AVX512; needs AVX-512F
 //	neon     asm.Sgemm8x12NEON; arm64 (ASIMD)
