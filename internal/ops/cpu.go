@@ -70,7 +70,7 @@ var genericKernel = &gemmKernel{
 	reluBackward:   reluBackwardGo,
 	reluBackwardTo: reluBackwardToGo,
 	peak:           peakGeneric,
-	flopsPerTrip:   2 * 8,
+	flopsPerTrip:   2 * 12,
 }
 
 var (
@@ -201,11 +201,16 @@ func PeakGFLOPS(d time.Duration) float64 {
 
 var peakSink float32
 
-// peakGeneric is the plain-Go stand-in for the FMA loops: n trips of 8
-// independent multiply-adds.
+// peakGeneric is the plain-Go stand-in for the FMA loops: n trips of 12
+// independent multiply-adds, enough to keep both multipliers and both
+// adders of a core busy. The chains start from different values: from
+// equal ones the compiler merges them into one, which measured a single
+// chain's latency.
 func peakGeneric(n int) {
-	x0, x1, x2, x3, x4, x5, x6, x7 := peakSink, peakSink, peakSink, peakSink, peakSink, peakSink, peakSink, peakSink
-	y, z := peakSink+1, peakSink+0.5
+	s := peakSink
+	x0, x1, x2, x3, x4, x5 := s, s+1, s+2, s+3, s+4, s+5
+	x6, x7, x8, x9, x10, x11 := s+6, s+7, s+8, s+9, s+10, s+11
+	y, z := s+1, s+0.5
 	for range n {
 		x0 = x0*y + z
 		x1 = x1*y + z
@@ -215,6 +220,10 @@ func peakGeneric(n int) {
 		x5 = x5*y + z
 		x6 = x6*y + z
 		x7 = x7*y + z
+		x8 = x8*y + z
+		x9 = x9*y + z
+		x10 = x10*y + z
+		x11 = x11*y + z
 	}
-	peakSink = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
+	peakSink = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11
 }
