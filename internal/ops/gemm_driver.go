@@ -242,7 +242,7 @@ func (g *gemmCall) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, beta float32
 		default:
 			bp, ldb = g.b[pc*g.ldb+jc+jr:], g.ldb
 		}
-		if kern.rows != nil && nrr == nr {
+		if kern.rows != nil {
 			// One row per tile (mr = 1): the column of tiles in one call.
 			var ap []float32
 			var rsa, csa int
@@ -254,7 +254,22 @@ func (g *gemmCall) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, beta float32
 			default:
 				ap, rsa, csa = g.a[ic*g.lda+pc:], g.lda, 1
 			}
-			kern.rows(mc, kc, ap, rsa, csa, bp, ldb, c[ic*ldc+jc+jr:], ldc, alpha, beta)
+			off := ic*ldc + jc + jr
+			if nrr == nr {
+				kern.rows(mc, kc, ap, rsa, csa, bp, ldb, c[off:], ldc, alpha, beta)
+				continue
+			}
+			// The last, partial sliver: on a copy of C's columns, as below.
+			tmp := ws.tmp[:mc*nr]
+			if beta != 0 {
+				for i := 0; i < mc; i++ {
+					copy(tmp[i*nr:i*nr+nrr], c[off+i*ldc:off+i*ldc+nrr])
+				}
+			}
+			kern.rows(mc, kc, ap, rsa, csa, bp, ldb, tmp, nr, alpha, beta)
+			for i := 0; i < mc; i++ {
+				copy(c[off+i*ldc:off+i*ldc+nrr], tmp[i*nr:i*nr+nrr])
+			}
 			continue
 		}
 		for ir := 0; ir < mc; ir += mr {
