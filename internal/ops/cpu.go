@@ -27,6 +27,8 @@ type gemmKernel struct {
 	// B in one call, SgemmGeneric(m, nr, …): a call per tile costs too
 	// much beside a short k.
 	rows func(m, k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	// packB packs B even where the driver would read it in place.
+	packB bool
 	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
 	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
 	// The row kernels of the same instruction set; the Go ones are the
@@ -56,11 +58,15 @@ type kernelChoice struct {
 }
 
 // The plain-Go path: asm.Sgemm1x6RowsGo, whose six sums stay in registers
-// (see there why 1×6); its blocks are small enough for any cache.
+// (see there why 1×6); its blocks are small enough for any cache. B is
+// always packed: read in place, each k step of a 6-wide sliver would use 24
+// bytes of a new cache line (past 1 KiB rows, of a new page), and the tile
+// has constant offsets for packed B.
 var genericKernel = &gemmKernel{
 	name: "generic", mr: 1, nr: 6, mc: 96, kc: 256, nc: 4080,
 	tile:           asm.Sgemm1x6Go,
 	rows:           asm.Sgemm1x6RowsGo,
+	packB:          true,
 	softmax:        softmaxUnnormalised,
 	add:            addGo,
 	addBiasReLU:    addBiasReLUGo,

@@ -191,11 +191,9 @@ func (g *gemmCall) run(ws *workspace, i0, i1, j0, j1 int) {
 // bInPlace reports whether a thread with rows rows of C reads B in place
 // rather than packing it: when B is not transposed and each panel meets a
 // single block of A, packing would cost a pass over B for only mc/mr uses
-// of each sliver. Not for slivers narrower than a cache line (the generic
-// path's 6 columns), whose k steps would each touch a new line and, past
-// 1 KiB rows, a new page.
+// of each sliver. Never for a kernel that asks for packed B.
 func bInPlace(kern *gemmKernel, transB bool, rows int) bool {
-	return !transB && rows <= kern.mc && kern.nr >= 16
+	return !transB && rows <= kern.mc && !kern.packB
 }
 
 // macro runs the micro-kernel over the mc×nc block of C at (ic, jc) for the
