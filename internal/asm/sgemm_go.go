@@ -20,13 +20,18 @@ func Sgemm1x6RowsGo(m, k int, a []float32, rsa, csa int, b []float32, ldb int, c
 	if m <= 0 {
 		return
 	}
+	var pa, pb unsafe.Pointer // nil when k == 0: nothing is read
 	if k > 0 {
 		// Every load of dot1x6 is within these two elements' slices.
 		_ = a[(m-1)*rsa+(k-1)*csa]
 		_ = b[(k-1)*ldb+5]
+		pa, pb = unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(b))
 	}
 	for i := range m {
-		s0, s1, s2, s3, s4, s5 := dot1x6(k, unsafe.Pointer(unsafe.SliceData(a[i*rsa:])), unsafe.Pointer(unsafe.SliceData(b)), uintptr(csa)*4, uintptr(ldb)*4)
+		var s0, s1, s2, s3, s4, s5 float32
+		if k > 0 {
+			s0, s1, s2, s3, s4, s5 = dot1x6(k, unsafe.Add(pa, i*rsa*4), pb, uintptr(csa)*4, uintptr(ldb)*4)
+		}
 		cr := c[i*ldc : i*ldc+6 : i*ldc+6]
 		store(&cr[0], s0, alpha, beta)
 		store(&cr[1], s1, alpha, beta)
