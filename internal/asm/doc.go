@@ -1,5 +1,5 @@
 // Package asm holds the single-precision GEMM micro-kernels: a generic Go
-// version (SgemmGeneric, the specification and test oracle), Sgemm2x4Go (the
+// version (SgemmGeneric, the specification and test oracle), Sgemm1x6Go (the
 // same arithmetic with its sums in registers: the plain-Go path's tile) and,
 // on amd64, assembly versions generated with avo by the program in _gen:
 //

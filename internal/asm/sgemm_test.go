@@ -24,7 +24,7 @@ var kernels = []testKernel{
 	genericKernel(6, 16),
 	genericKernel(12, 32),
 	genericKernel(5, 7),
-	{name: "Sgemm2x4Go", mr: 2, nr: 4, fn: Sgemm2x4Go},
+	{name: "Sgemm1x6Go", mr: 1, nr: 6, fn: Sgemm1x6Go},
 }
 
 func genericKernel(mr, nr int) testKernel {
@@ -164,34 +164,45 @@ func checkTile(t *testing.T, name string, c []float32, off, ldc, mr, nr int, wan
 	}
 }
 
-// TestSgemm2x4GoIsGeneric: the register-blocked Go tile computes the same
-// bits as SgemmGeneric, its specification (same products, same order), on
-// every k around its 4-step unrolling and every layout the driver uses.
-func TestSgemm2x4GoIsGeneric(t *testing.T) {
+// TestSgemm1x6GoIsGeneric: the register-blocked Go tiles compute the same
+// bits as SgemmGeneric, their specification (same products, same order),
+// on every k around the 4-step unrolling, 0 to 3 rows, and every layout
+// the driver uses (its own, A row-major with B packed, has a path of its
+// own).
+func TestSgemm1x6GoIsGeneric(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for k := 0; k <= 19; k++ {
-		for _, st := range [][3]int{{1, 2, 4}, {k + 1, 1, 4}, {1, 7, 9}, {2*k + 3, 1, 13}} {
+		for _, st := range [][3]int{{k, 1, 6}, {k + 1, 1, 6}, {1, k, 6}, {1, 7, 9}, {2*k + 3, 3, 13}, {k + 2, 1, 7}} {
 			rsa, csa, ldb := st[0], st[1], st[2]
-			a := make([]float32, rsa+max(k-1, 0)*csa+1)
-			b := make([]float32, max(k-1, 0)*ldb+4)
-			for i := range a {
-				a[i] = rng.Float32()*2 - 1
-			}
-			for i := range b {
-				b[i] = rng.Float32()*2 - 1
-			}
-			for _, ab := range [][2]float32{{1, 0}, {-0.75, 1.5}} {
-				want := make([]float32, 2*6)
-				got := make([]float32, 2*6)
-				for i := range want {
-					want[i] = rng.Float32()
-					got[i] = want[i]
+			for m := 0; m <= 3; m++ {
+				a := make([]float32, max(m-1, 0)*rsa+max(k-1, 0)*csa+1)
+				if k == 0 {
+					a = nil // nothing may be read
 				}
-				SgemmGeneric(2, 4, k, a, rsa, csa, b, ldb, want, 6, ab[0], ab[1])
-				Sgemm2x4Go(k, a, rsa, csa, b, ldb, got, 6, ab[0], ab[1])
-				for i := range want {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("k=%d strides %v alpha,beta %v: c[%d] = %v, SgemmGeneric gives %v", k, st, ab, i, got[i], want[i])
+				b := make([]float32, max(k-1, 0)*ldb+6)
+				for i := range a {
+					a[i] = rng.Float32()*2 - 1
+				}
+				for i := range b {
+					b[i] = rng.Float32()*2 - 1
+				}
+				for _, ab := range [][2]float32{{1, 0}, {-0.75, 1.5}} {
+					want := make([]float32, 3*8)
+					got := make([]float32, 3*8)
+					for i := range want {
+						want[i] = rng.Float32()
+						got[i] = want[i]
+					}
+					SgemmGeneric(m, 6, k, a, rsa, csa, b, ldb, want, 8, ab[0], ab[1])
+					if m == 1 {
+						Sgemm1x6Go(k, a, rsa, csa, b, ldb, got, 8, ab[0], ab[1])
+					} else {
+						Sgemm1x6RowsGo(m, k, a, rsa, csa, b, ldb, got, 8, ab[0], ab[1])
+					}
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("m=%d k=%d strides %v alpha,beta %v: c[%d] = %v, SgemmGeneric gives %v", m, k, st, ab, i, got[i], want[i])
+						}
 					}
 				}
 			}
@@ -199,20 +210,21 @@ func TestSgemm2x4GoIsGeneric(t *testing.T) {
 	}
 }
 
-// TestSgemm2x4GoChecksExtents: a too-short A or B panics on the bounds
+// TestSgemm1x6GoChecksExtents: a too-short A or B panics on the bounds
 // check before any unchecked load.
-func TestSgemm2x4GoChecksExtents(t *testing.T) {
+func TestSgemm1x6GoChecksExtents(t *testing.T) {
+	// k = 8, csa = 2, ldb = 6; two rows rsa = 20 apart.
 	for _, tc := range []struct {
-		name string
-		a, b int
-	}{{"short A", 2*8 - 1, 4 * 8}, {"short B", 2 * 8, 4*8 - 1}} {
+		name    string
+		m, a, b int
+	}{{"short A", 1, 7 * 2, 6 * 8}, {"short B", 1, 7*2 + 1, 6*8 - 1}, {"short second row of A", 2, 20 + 7*2, 6 * 8}} {
 		func() {
 			defer func() {
 				if recover() == nil {
 					t.Errorf("%s: no panic", tc.name)
 				}
 			}()
-			Sgemm2x4Go(8, make([]float32, tc.a), 1, 2, make([]float32, tc.b), 4, make([]float32, 8), 4, 1, 0)
+			Sgemm1x6RowsGo(tc.m, 8, make([]float32, tc.a), 20, 2, make([]float32, tc.b), 6, make([]float32, 12), 6, 1, 0)
 		}()
 	}
 }

@@ -23,6 +23,12 @@ type gemmKernel struct {
 	// tile computes one full mr×nr tile with the contract of
 	// asm.SgemmGeneric. The driver guarantees the extents of a, b and c.
 	tile func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	// rows, if not nil (mr = 1 only), computes m tiles down one sliver of
+	// B in one call, SgemmGeneric(m, nr, …): a call per tile costs too
+	// much beside a short k.
+	rows func(m, k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	// packB packs B even where the driver would read it in place.
+	packB bool
 	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
 	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
 	// The row kernels of the same instruction set; the Go ones are the
@@ -51,11 +57,16 @@ type kernelChoice struct {
 	auto    bool   // may be chosen without being asked for
 }
 
-// The plain-Go path: asm.Sgemm2x4Go, whose eight sums stay in registers
-// (see there why 2×4); its blocks are small enough for any cache.
+// The plain-Go path: asm.Sgemm1x6RowsGo, whose six sums stay in registers
+// (see there why 1×6); its blocks are small enough for any cache. B is
+// always packed: read in place, each k step of a 6-wide sliver would use 24
+// bytes of a new cache line (past 1 KiB rows, of a new page), and the tile
+// has constant offsets for packed B.
 var genericKernel = &gemmKernel{
-	name: "generic", mr: 2, nr: 4, mc: 96, kc: 256, nc: 4080,
-	tile:           asm.Sgemm2x4Go,
+	name: "generic", mr: 1, nr: 6, mc: 96, kc: 256, nc: 4080,
+	tile:           asm.Sgemm1x6Go,
+	rows:           asm.Sgemm1x6RowsGo,
+	packB:          true,
 	softmax:        softmaxUnnormalised,
 	add:            addGo,
 	addBiasReLU:    addBiasReLUGo,
@@ -65,7 +76,7 @@ var genericKernel = &gemmKernel{
 	reluBackward:   reluBackwardGo,
 	reluBackwardTo: reluBackwardToGo,
 	peak:           peakGeneric,
-	flopsPerTrip:   2 * 8,
+	flopsPerTrip:   2 * 12,
 }
 
 var (
@@ -105,7 +116,7 @@ func defaultKernel() *gemmKernel {
 // SetKernel selects the GEMM path by name, or "auto" (or "") for the
 // default. The paths, detected once per process and applied per Sgemm call:
 //
-//	generic  plain Go (asm.Sgemm2x4Go); always available
+//	generic  plain Go (asm.Sgemm1x6RowsGo); always available
 //	avx2     asm.Sgemm6x16AVX2; needs AVX2 and FMA3
 //	avx512   asm.Sgemm12x32AVX512; needs AVX-512F
 //	neon     asm.Sgemm8x12NEON; arm64 (ASIMD)
@@ -196,11 +207,16 @@ func PeakGFLOPS(d time.Duration) float64 {
 
 var peakSink float32
 
-// peakGeneric is the plain-Go stand-in for the FMA loops: n trips of 8
-// independent multiply-adds.
+// peakGeneric is the plain-Go stand-in for the FMA loops: n trips of 12
+// independent multiply-adds, enough to keep both multipliers and both
+// adders of a core busy. The chains start from different values: from
+// equal ones the compiler merges them into one, which measured a single
+// chain's latency.
 func peakGeneric(n int) {
-	x0, x1, x2, x3, x4, x5, x6, x7 := peakSink, peakSink, peakSink, peakSink, peakSink, peakSink, peakSink, peakSink
-	y, z := peakSink+1, peakSink+0.5
+	s := peakSink
+	x0, x1, x2, x3, x4, x5 := s, s+1, s+2, s+3, s+4, s+5
+	x6, x7, x8, x9, x10, x11 := s+6, s+7, s+8, s+9, s+10, s+11
+	y, z := s+1, s+0.5
 	for range n {
 		x0 = x0*y + z
 		x1 = x1*y + z
@@ -210,6 +226,10 @@ func peakGeneric(n int) {
 		x5 = x5*y + z
 		x6 = x6*y + z
 		x7 = x7*y + z
+		x8 = x8*y + z
+		x9 = x9*y + z
+		x10 = x10*y + z
+		x11 = x11*y + z
 	}
-	peakSink = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7
+	peakSink = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11
 }

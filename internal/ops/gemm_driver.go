@@ -133,7 +133,7 @@ func gemmSplit(kern *gemmKernel, threads int, transA, transB bool, m, n, k int) 
 			rows := (mt + a - 1) / a * kern.mr
 			cols := (nt + u/a - 1) / (u / a) * kern.nr
 			cost := float64(rows) * float64(cols) / 16
-			if transB || rows > kern.mc { // see run: B in place otherwise
+			if !bInPlace(kern, transB, rows) {
 				cost += float64(cols)
 			}
 			if packA(transA, rows, cols, k, kern) {
@@ -164,10 +164,7 @@ func (g *gemmCall) run(ws *workspace, i0, i1, j0, j1 int) {
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	ws.reserve(kern, g.kcb, min(kern.nc, roundUp(j1-j0, nr)), min(kern.mc, roundUp(i1-i0, mr)))
-	// B is read in place, not packed, when it is not transposed and each
-	// panel meets a single block of A: packing would cost a pass over B for
-	// only mc/mr uses of each sliver.
-	inPlaceB := !g.transB && i1-i0 <= kern.mc
+	inPlaceB := bInPlace(kern, g.transB, i1-i0)
 	for jc := j0; jc < j1; jc += kern.nc {
 		nc := min(kern.nc, j1-jc)
 		for pc := 0; pc < g.k; pc += g.kcb {
@@ -189,6 +186,14 @@ func (g *gemmCall) run(ws *workspace, i0, i1, j0, j1 int) {
 			}
 		}
 	}
+}
+
+// bInPlace reports whether a thread with rows rows of C reads B in place
+// rather than packing it: when B is not transposed and each panel meets a
+// single block of A, packing would cost a pass over B for only mc/mr uses
+// of each sliver. Never for a kernel that asks for packed B.
+func bInPlace(kern *gemmKernel, transB bool, rows int) bool {
+	return !transB && rows <= kern.mc && !kern.packB
 }
 
 // macro runs the micro-kernel over the mc×nc block of C at (ic, jc) for the
@@ -234,6 +239,36 @@ func (g *gemmCall) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, beta float32
 			bp = ws.bedge
 		default:
 			bp, ldb = g.b[pc*g.ldb+jc+jr:], g.ldb
+		}
+		if kern.rows != nil {
+			// One row per tile (mr = 1): the column of tiles in one call.
+			var ap []float32
+			var rsa, csa int
+			switch {
+			case g.packA:
+				ap, rsa, csa = apack, kc, 1
+			case g.transA:
+				ap, rsa, csa = g.a[pc*g.lda+ic:], 1, g.lda
+			default:
+				ap, rsa, csa = g.a[ic*g.lda+pc:], g.lda, 1
+			}
+			off := ic*ldc + jc + jr
+			if nrr == nr {
+				kern.rows(mc, kc, ap, rsa, csa, bp, ldb, c[off:], ldc, alpha, beta)
+				continue
+			}
+			// The last, partial sliver: on a copy of C's columns, as below.
+			tmp := ws.tmp[:mc*nr]
+			if beta != 0 {
+				for i := 0; i < mc; i++ {
+					copy(tmp[i*nr:i*nr+nrr], c[off+i*ldc:off+i*ldc+nrr])
+				}
+			}
+			kern.rows(mc, kc, ap, rsa, csa, bp, ldb, tmp, nr, alpha, beta)
+			for i := 0; i < mc; i++ {
+				copy(c[off+i*ldc:off+i*ldc+nrr], tmp[i*nr:i*nr+nrr])
+			}
+			continue
 		}
 		for ir := 0; ir < mc; ir += mr {
 			mrr := min(mr, mc-ir)

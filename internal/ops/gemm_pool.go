@@ -64,7 +64,7 @@ type workspace struct {
 	aedge []float32 // one packed A sliver: mr×kc
 	b     []float32 // packed B panel: kc×nc
 	bedge []float32 // one packed B sliver: kc×nr
-	tmp   []float32 // an edge tile of C: mr×nr
+	tmp   []float32 // an edge tile of C: mr×nr (a column of mc with a rows kernel)
 	call  gemmCall
 }
 
@@ -80,7 +80,11 @@ func (ws *workspace) reserve(kern *gemmKernel, kc, nc, mc int) {
 	grow(&ws.aedge, kern.mr*kc)
 	grow(&ws.b, nc*kc)
 	grow(&ws.bedge, kern.nr*kc)
-	grow(&ws.tmp, kern.mr*kern.nr)
+	tiles := kern.mr
+	if kern.rows != nil {
+		tiles = mc
+	}
+	grow(&ws.tmp, tiles*kern.nr)
 }
 
 var (
