@@ -19,7 +19,7 @@ func LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps float64) {
 // LayerNorm is LayerNorm on e's threads, a chunk of rows each: rows are
 // independent, so the values are the same on any number of threads.
 func (e Exec) LayerNorm(out, x []float32, m, d int, gamma, beta []float32, eps float64) {
-	parallelChunks(m, max(1, lossChunk/max(d, 1)), e.threads(), func(lo, hi int) {
+	parallelChunks(m, chunkRows(d), e.threads(), func(lo, hi int) {
 		LayerNorm(out[lo*d:hi*d], x[lo*d:hi*d], hi-lo, d, gamma, beta, eps)
 	})
 }
@@ -72,8 +72,7 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 		return
 	}
 	moments := make([]float64, 2*m) // each row's mean and 1/std
-	rows := max(1, lossChunk/d)
-	parallelChunks(m, rows, threads, func(lo, hi int) {
+	parallelChunks(m, chunkRows(d), threads, func(lo, hi int) {
 		layerNormBackwardRows(dX, nil, nil, dOut, x, lo, hi, d, gamma, eps, moments)
 	})
 	if dGamma == nil && dBeta == nil {
@@ -85,7 +84,7 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 			for r := 0; r < m; r++ {
 				dy := float64(dOut[r*d+j])
 				sb += dy
-				sg += dy * ((float64(x[r*d+j]) - moments[2*r]) * moments[2*r+1])
+				sg += dy * normalised(x[r*d+j], moments[2*r], moments[2*r+1])
 			}
 			if dGamma != nil {
 				dGamma[j] += float32(sg)
@@ -127,7 +126,7 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 			moments[2*r], moments[2*r+1] = mean, inv
 		}
 		for j, v := range row {
-			xh[j] = (float64(v) - mean) * inv
+			xh[j] = normalised(v, mean, inv)
 		}
 		for j, v := range sg {
 			sg[j] = v + float64(dy[j])*xh[j]
@@ -156,6 +155,10 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 		dBeta[j] += float32(s)
 	}
 }
+
+// normalised is x̂ = (v−mean)·inv, the one expression both passes of
+// LayerNormBackward use, so they agree to the bit.
+func normalised(v float32, mean, inv float64) float64 { return (float64(v) - mean) * inv }
 
 // rowMoments returns the mean and 1/sqrt(var+eps) of row in float64, as
 // layerNormRowGo computes them.

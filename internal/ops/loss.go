@@ -58,8 +58,7 @@ func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64,
 	f, df, g = f[:rows*d], df[:rows*d], g[:rows*rows]
 	threads := e.threads()
 	norms := make([]float64, rows)
-	lossRows := max(1, lossChunk/max(d, 1))
-	parallelChunks(rows, lossRows, threads, func(lo, hi int) {
+	parallelChunks(rows, chunkRows(d), threads, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := x[i*d : (i+1)*d]
 			var ss float64
@@ -92,8 +91,7 @@ func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64,
 		*tp = make([]float64, N*L*L)
 	}
 	terms := (*tp)[:N*L*L]
-	gRows := max(1, lossChunk/max(rows, 1))
-	parallelChunks(rows, gRows, threads, func(lo, hi int) {
+	parallelChunks(rows, chunkRows(rows), threads, func(lo, hi int) {
 		z := make([]float64, N*L) // z[k·L+i2]: logit, then its exponential
 		mx := make([]float64, L)  // the softmaxes' maxima over k ≠ j
 		den := make([]float64, L) // and their denominators
@@ -170,7 +168,7 @@ func (e Exec) ContrastiveLoss(x, dx []float32, N, L, d int, tau, weight float64,
 		g[i*rows+i] *= 2
 	}
 	e.Sgemm(false, false, rows, d, rows, 1, g, rows, f, d, 0, df, d)
-	parallelChunks(rows, lossRows, threads, func(lo, hi int) {
+	parallelChunks(rows, chunkRows(d), threads, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			fr, dr, out := f[i*d:(i+1)*d], df[i*d:(i+1)*d], dx[i*d:(i+1)*d]
 			var dot float64
@@ -194,3 +192,7 @@ var lossTermsPool = sync.Pool{New: func() any { return new([]float64) }}
 // losses and layer norms: large enough that a chunk outweighs handing it
 // out, small enough to share a row block between 2 threads.
 const lossChunk = 1 << 15
+
+// chunkRows is how many rows of width d make a chunk of about lossChunk
+// values (at least one).
+func chunkRows(d int) int { return max(1, lossChunk/max(d, 1)) }
