@@ -22,7 +22,8 @@ func builtinDir(t *testing.T) (env []string, dir string) {
 	}
 	scores := `{"tinyb.safetensors": {"measured": "test, 2 threads", "rows": [
 		{"task": "sr2", "data": "Set5", "metric": "psnr_y", "psnr": 36.54, "psnr_ensemble": 36.71},
-		{"task": "dn50", "data": "CBSD68", "metric": "psnr_rgb", "psnr": 27.43}],
+		{"task": "dn50", "data": "CBSD68", "metric": "psnr_rgb", "psnr": 27.43},
+		{"task": "derain", "data": "Rain100L", "metric": "psnr_y", "psnr": 32.04, "psnr_flips": 32.18}],
 		"seconds_per_mp": {"sr2": 1.25, "dn50": 8.5, "derain": 8.75}}}`
 	if err := os.WriteFile(filepath.Join(dir, "scores.json"), []byte(scores), 0o644); err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestModelsListsBuiltin(t *testing.T) {
 	out := string(r.stdout)
 	for _, want := range []string{
 		"no checkpoints in", "built in", "tinyb.safetensors", "sr -x 2, 3, 4 (heads 0-2)", "heads 4",
-		"Set5", "36.54", "36.71", "1.25", "CBSD68", "RGB", "27.43", "8.50", "derain", "8.75", "measured: test, 2 threads",
+		"Set5", "36.54", "36.71", "1.25", "CBSD68", "RGB", "27.43", "8.50", "Rain100L", "32.18", "derain", "8.75", "measured: test, 2 threads",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ipt models output lacks %q:\n%s", want, out)

@@ -21,7 +21,8 @@ type evalCmd struct {
 	Task     string `required:"" placeholder:"TASK" help:"sr2, sr3, sr4, dnN such as dn30 or dn50, or derain."`
 	Weights  string `env:"IPT_WEIGHTS" placeholder:"FILE|bicubic|identity" help:"Checkpoint to evaluate, builtin (or builtin:NAME) for a model built into ipt, or bicubic (MATLAB bicubic upscaling, SR) or identity (the input itself, ×1 tasks). Default: as the restoring commands choose (the model directory's file for the task, else the built-in model)."`
 	Data     string `required:"" placeholder:"DIR" help:"Test set: HR/ and LR_bicubic/X{s}/ for SR, clean images (or HR/) for dn, rainy/rain-NNN.png beside norain-NNN.png (or clean images) for derain."`
-	Ensemble bool   `help:"Average the 8 flips and transposes (the paper's IPT+)."`
+	Ensemble bool   `xor:"ensemble" help:"Average the 8 flips and transposes (the paper's IPT+)."`
+	Flips    bool   `xor:"ensemble" help:"Average the 4 flips, without transposes (for deraining with the built-in model)."`
 	Tiling   string `enum:"official,blend" default:"blend" help:"Tiling of the model: blend or official (the authors' forward_chop, as the paper's figures)."`
 	JSON     bool   `name:"json" help:"Print one JSON object: mean_psnr_y, mean_psnr_rgb, mean_ssim and the per-image figures."`
 	Seed     uint64 `default:"0" placeholder:"N" help:"Seed of the synthesised noise and rain (each image's draw depends on it and the image's name)."`
@@ -79,6 +80,8 @@ func (c *evalCmd) Run() error {
 		return usageError{fmt.Errorf("--weights identity passes the input through; %s upscales (use bicubic)", task.Name)}
 	case baseline && c.Ensemble:
 		return usageError{fmt.Errorf("--ensemble applies to a model, not to --weights %s", c.Weights)}
+	case baseline && c.Flips:
+		return usageError{fmt.Errorf("--flips applies to a model, not to --weights %s", c.Weights)}
 	}
 	pairs, err := evalPairs(c.Data, task)
 	if err != nil {
@@ -112,7 +115,7 @@ func (c *evalCmd) Run() error {
 		}
 		defer release()
 		restore = func(ctx context.Context, in *ipt.Image) (*ipt.Image, error) {
-			out, err := r.Restore(ctx, in, ipt.Tiling(c.Tiling), c.Ensemble)
+			out, err := r.Restore(ctx, in, ipt.Tiling(c.Tiling), ensembleOf(c.Ensemble, c.Flips))
 			if err != nil {
 				return nil, err
 			}

@@ -279,12 +279,15 @@ func listBuiltin() error {
 // test set, then seconds per megapixel for each task timed.
 func printScores(sc builtin.Scores) {
 	ind := strings.Repeat(" ", 28)
-	fmt.Printf("%s%-7s %-9s %-5s %8s %8s %8s\n", ind, "task", "data", "on", "PSNR", "ens.", "s/MP")
+	fmt.Printf("%s%-7s %-9s %-5s %8s %8s %8s %8s\n", ind, "task", "data", "on", "PSNR", "ens.", "flips", "s/MP")
 	timed := map[string]bool{}
 	for _, r := range sc.Rows {
-		ens := "-"
+		ens, flips := "-", "-"
 		if r.Ensemble != nil {
 			ens = fmt.Sprintf("%.2f", *r.Ensemble)
+		}
+		if r.Flips != nil {
+			flips = fmt.Sprintf("%.2f", *r.Flips)
 		}
 		on := "Y"
 		if r.Metric == "psnr_rgb" {
@@ -295,15 +298,15 @@ func printScores(sc builtin.Scores) {
 			sec = fmt.Sprintf("%.2f", v)
 			timed[r.Task] = true
 		}
-		fmt.Printf("%s%-7s %-9s %-5s %8.2f %8s %8s\n", ind, r.Task, r.Data, on, r.PSNR, ens, sec)
+		fmt.Printf("%s%-7s %-9s %-5s %8.2f %8s %8s %8s\n", ind, r.Task, r.Data, on, r.PSNR, ens, flips, sec)
 	}
 	tasks := slices.Sorted(maps.Keys(sc.SecondsPerMP))
 	for _, t := range tasks {
 		if !timed[t] {
-			fmt.Printf("%s%-7s %-9s %-5s %8s %8s %8.2f\n", ind, t, "-", "-", "-", "-", sc.SecondsPerMP[t])
+			fmt.Printf("%s%-7s %-9s %-5s %8s %8s %8s %8.2f\n", ind, t, "-", "-", "-", "-", "-", sc.SecondsPerMP[t])
 		}
 	}
 	if sc.Measured != "" {
-		fmt.Printf("%smeasured: %s (PSNR in dB; ens.: --ensemble; s/MP: seconds per megapixel, SR per output megapixel)\n", ind, sc.Measured)
+		fmt.Printf("%smeasured: %s (PSNR in dB; ens.: --ensemble; flips: --flips; s/MP: seconds per megapixel, SR per output megapixel)\n", ind, sc.Measured)
 	}
 }

@@ -30,7 +30,8 @@ type restoreFlags struct {
 	Weights   string   `env:"IPT_WEIGHTS" placeholder:"FILE" help:"Checkpoint: the authors' .pt files (either PyTorch format), a .safetensors file, or builtin (builtin:NAME) for a model built into ipt. Default: the best file for the task in the model directory, else the built-in model (ipt models lists both)."`
 	NumHeads  int      `placeholder:"N" help:"Attention heads of the checkpoint: 12 for every released file, which is the default; .safetensors files written by ipt convert record it."`
 	Tiling    string   `enum:"official,blend" default:"blend" help:"How images are cut into tiles: blend (overlap P/6, cross-faded, fast) or official (the authors' forward_chop, stride P/4, about 16 times the work)."`
-	Ensemble  bool     `help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
+	Ensemble  bool     `xor:"ensemble" help:"Average the 8 flips and transposes of the input (the paper's IPT+): 8 times the work."`
+	Flips     bool     `xor:"ensemble" help:"Average the 4 flips of the input, without transposes: 4 times the work. For deraining with the built-in model, which learned near-vertical rain: --ensemble turns the rain sideways and lowers its score."`
 	Head      int      `default:"-1" placeholder:"N" help:"Use this head/tail/query index of the checkpoint instead of the one the command selects."`
 	Threads   int      `placeholder:"N" help:"Cores to use (default: all). The output does not depend on it."`
 	Device    device   `default:"cpu" placeholder:"cpu|cuda|cuda:N" help:"Where to compute: cpu, cuda (the first GPU) or cuda:N (GPU N; ipt version lists them). The GPU needs a binary built with go build -tags cuda."`
@@ -38,6 +39,18 @@ type restoreFlags struct {
 	Quiet     bool     `short:"q" help:"Print nothing but errors."`
 	Verbose   bool     `short:"v" help:"Say on standard error which weights are used (a built-in model is used silently when the model directory has no files)."`
 	Progress  string   `enum:"auto,bar,json,none" default:"auto" help:"Progress on standard error: auto (a bar when standard error is a terminal), bar, json (one JSON object per line, for wrappers) or none."`
+}
+
+// ensembleOf is the self-ensemble the flags --ensemble and --flips ask for
+// (kong lets at most one be set).
+func ensembleOf(x8, flips bool) ipt.Ensemble {
+	switch {
+	case x8:
+		return ipt.EnsembleX8
+	case flips:
+		return ipt.EnsembleFlips
+	}
+	return ipt.NoEnsemble
 }
 
 // job is what a command asks for: a task and how to find its head.
@@ -134,14 +147,14 @@ func (f *restoreFlags) run(j job) error {
 		r.MemLimit = memLimit
 		memLimit = 0 // the host's memory is not the budget
 	}
-	tiling := ipt.Tiling(f.Tiling)
+	tiling, ens := ipt.Tiling(f.Tiling), ensembleOf(f.Ensemble, f.Flips)
 	// restore writes pic restored to w as format: the tiler hands the
 	// output to the encoder band by band as the tiles run, where it can.
 	restore := func(w io.Writer, pic *imageio.Picture, format string) error {
 		s := r.Scale()
 		h, wd := pic.Size()
 		out := pic.Restored(h*s, wd*s, func(yield func(*ipt.Image) error) error {
-			return r.Stream(ctx, pic.Source(), tiling, f.Ensemble, yield)
+			return r.Stream(ctx, pic.Source(), tiling, ens, yield)
 		})
 		if memLimit > 0 {
 			if err := f.budget(r, pic, out, format, memLimit); err != nil {
@@ -313,17 +326,18 @@ func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.
 	// What the output's buffer holds: at most a file's worth, taken as 8
 	// bytes a pixel (no encoder needs more), the profile and headers.
 	buffer := min(outputBuffer, 8*int64(out.H)*int64(out.W)+int64(len(out.ICC))+64<<10)
-	need := func(tiling ipt.Tiling, ensemble bool, format string) int64 {
-		return r.ImageBytes(pic.Source(), tiling, ensemble) + out.WriteBytes(format) + buffer + r.TileBytes()
+	need := func(tiling ipt.Tiling, ens ipt.Ensemble, format string) int64 {
+		return r.ImageBytes(pic.Source(), tiling, ens) + out.WriteBytes(format) + buffer + r.TileBytes()
 	}
-	n := need(tiling, f.Ensemble, format)
+	ens := ensembleOf(f.Ensemble, f.Flips)
+	n := need(tiling, ens, format)
 	r.MemLimit = memLimit - n + r.TileBytes()
 	if n <= memLimit {
 		return nil
 	}
 	h, w := pic.Size()
 	size := fmt.Sprintf("%d×%d", w, h)
-	if !ipt.Streams(tiling, f.Ensemble) {
+	if !ipt.Streams(tiling, ens) {
 		var what, instead []string
 		if tiling == ipt.TilingOfficial {
 			what, instead = append(what, "--tiling official"), append(instead, "--tiling blend")
@@ -331,12 +345,15 @@ func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.
 		if f.Ensemble {
 			what, instead = append(what, "--ensemble"), append(instead, "without --ensemble")
 		}
-		if s := need(ipt.TilingBlend, false, format); s <= memLimit {
+		if f.Flips {
+			what, instead = append(what, "--flips"), append(instead, "without --flips")
+		}
+		if s := need(ipt.TilingBlend, ipt.NoEnsemble, format); s <= memLimit {
 			return fmt.Errorf("--mem %s is too small for %s on this %s image, which holds the whole output (about %s besides the weights); %s, the output streams in about %s",
 				f.Mem, strings.Join(what, " "), size, humanize.IBytes(uint64(n)), strings.Join(instead, " "), humanize.IBytes(uint64(s)))
 		}
 	}
-	if p := need(tiling, f.Ensemble, "png"); p < n && p <= memLimit {
+	if p := need(tiling, ens, "png"); p < n && p <= memLimit {
 		return fmt.Errorf("--mem %s is too small for this %s image written as %s, which holds the whole picture (about %s besides the weights); as PNG, written as it is restored, about %s",
 			f.Mem, size, format, humanize.IBytes(uint64(n)), humanize.IBytes(uint64(p)))
 	}

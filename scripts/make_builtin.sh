@@ -10,7 +10,7 @@
 # 2. runs ipt eval with that file for every row of issue 9's targets table
 #    (Set5 ×2/×3/×4 and Set14 ×4 PSNR Y, CBSD68 σ50 (and σ30) PSNR RGB, Rain100L PSNR
 #    Y) whose task the model serves (its "tasks" metadata), default tiler,
-#    without and (ENSEMBLE=1) with --ensemble;
+#    without and (ENSEMBLE=1) with --ensemble (and for derain --flips);
 # 3. times each of its tasks, in seconds per megapixel of output, as a user runs it
 #    (the whole command: load, decode, restore, encode), with THREADS
 #    threads and the default tiler: sr2 on Set14's baboon (500×480 → 1000×960),
@@ -136,6 +136,13 @@ while read -r name ckpt; do
       "$ipt" eval --task "$task" --weights "$model" --data "$data/$set" --threads "$threads" --seed "$seed" --json --ensemble > "$f.ens"
       ens=$(json_num "mean_$metric" "$f.ens")
       line="$line, \"psnr_ensemble\": $ens"
+      if [ "$task" = derain ]; then
+        # The rain is near-vertical: --flips keeps it so, --ensemble's transposes do not.
+        "$ipt" eval --task "$task" --weights "$model" --data "$data/$set" --threads "$threads" --seed "$seed" --json --flips > "$f.flips"
+        flips=$(json_num "mean_$metric" "$f.flips")
+        line="$line, \"psnr_flips\": $flips"
+        ens="$ens  flips $flips"
+      fi
     else
       ens=-
     fi

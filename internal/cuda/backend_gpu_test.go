@@ -173,7 +173,7 @@ func checkParity(t *testing.T, b *Backend, tiler bool) {
 			src, want := get(key), get(name+".output")
 			img := &ipt.Image{H: src.Shape[2], W: src.Shape[3], Pix: src.F32}
 			r := &ipt.Runner{Model: m, Task: task, Backend: b}
-			got, err := r.Restore(context.Background(), img, ipt.TilingOfficial, false)
+			got, err := r.Restore(context.Background(), img, ipt.TilingOfficial, ipt.NoEnsemble)
 			r.Close()
 			if err != nil {
 				t.Fatal(err)

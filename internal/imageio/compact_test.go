@@ -371,7 +371,7 @@ func TestCompactRestoreMatchesFloatPlanes(t *testing.T) {
 					format = "png"
 				}
 				label := fmt.Sprintf("%s %d×%d ×%d as %s", name, size[1], size[0], s, format)
-				c, err := r.Restore(ctx, want.Color, ipt.TilingBlend, false)
+				c, err := r.Restore(ctx, want.Color, ipt.TilingBlend, ipt.NoEnsemble)
 				if err != nil {
 					t.Fatal(label, err)
 				}
@@ -385,7 +385,7 @@ func TestCompactRestoreMatchesFloatPlanes(t *testing.T) {
 				}
 				h, w := p.Size()
 				out := p.Restored(h*s, w*s, func(yield func(*ipt.Image) error) error {
-					return r.Stream(ctx, p.Source(), ipt.TilingBlend, false, yield)
+					return r.Stream(ctx, p.Source(), ipt.TilingBlend, ipt.NoEnsemble, yield)
 				})
 				if err := out.Write(&gb, format, 0); err != nil {
 					t.Fatal(label, err)

@@ -216,17 +216,18 @@ func TestDeviceRunnerMatchesCPU(t *testing.T) {
 		task     int
 		h, w     int
 		tiling   Tiling
-		ensemble bool
+		ensemble Ensemble
 		batch    int
 		mem      bool
 	}{
-		{0, 50, 61, TilingOfficial, false, 3, false},
-		{2, 37, 30, TilingBlend, false, 0, false},
-		{3, 41, 29, TilingBlend, true, 2, false},
-		{1, 55, 47, TilingOfficial, false, 0, true},
-		{3, 13, 9, TilingOfficial, false, 0, false}, // smaller than a tile
+		{0, 50, 61, TilingOfficial, NoEnsemble, 3, false},
+		{2, 37, 30, TilingBlend, NoEnsemble, 0, false},
+		{3, 41, 29, TilingBlend, EnsembleX8, 2, false},
+		{2, 30, 33, TilingBlend, EnsembleFlips, 2, false},
+		{1, 55, 47, TilingOfficial, NoEnsemble, 0, true},
+		{3, 13, 9, TilingOfficial, NoEnsemble, 0, false}, // smaller than a tile
 	} {
-		name := fmt.Sprintf("task %d %dx%d %s ensemble %v batch %d mem %v", c.task, c.h, c.w, c.tiling, c.ensemble, c.batch, c.mem)
+		name := fmt.Sprintf("task %d %dx%d %s ensemble %d batch %d mem %v", c.task, c.h, c.w, c.tiling, c.ensemble, c.batch, c.mem)
 		img := randomImage(rng, c.h, c.w)
 		want, err := (&Runner{Model: cpu, Task: c.task, Threads: 2, Batch: 5}).Restore(context.Background(), img, c.tiling, c.ensemble)
 		if err != nil {
@@ -263,7 +264,7 @@ func TestDeviceRunnerMatchesCPU(t *testing.T) {
 				t.Errorf("%s: a batch of %d tiles, planned at most %d", name, n, B)
 			}
 		}
-		if !c.ensemble {
+		if c.ensemble == NoEnsemble {
 			tiles := 0
 			for _, n := range be.batches {
 				tiles += n
@@ -381,12 +382,12 @@ func TestDeviceNeedsTheWeights(t *testing.T) {
 	P := cpu.Config.PatchSize
 	tile := tensor(t, ck, "patch.input").F32[:Colors*P*P]
 	img := &Image{H: P, W: P, Pix: tile}
-	_, err := (&Runner{Model: cpu, Backend: be}).Restore(context.Background(), img, TilingBlend, false)
+	_, err := (&Runner{Model: cpu, Backend: be}).Restore(context.Background(), img, TilingBlend, NoEnsemble)
 	if err == nil || !strings.Contains(err.Error(), "MoveTo") {
 		t.Errorf("a CPU model on a device runner: %v", err)
 	}
 	m := loadTinyOn(t, be)
-	if _, err := (&Runner{Model: m}).Restore(context.Background(), img, TilingBlend, false); err == nil {
+	if _, err := (&Runner{Model: m}).Restore(context.Background(), img, TilingBlend, NoEnsemble); err == nil {
 		t.Error("a device model on a CPU runner ran")
 	}
 	ws := m.NewWorkspace(1)

@@ -170,10 +170,14 @@ func testParityTiler(t *testing.T, m *Model, ck *weights.Checkpoint) {
 		task, _ := strconv.Atoi(g[2])
 		base := key[:len(key)-len(".input")]
 		want := tensor(t, ck, base+".output")
+		ens := NoEnsemble
+		if g[1] == "x8" {
+			ens = EnsembleX8
+		}
 		var first *Image
 		for _, threads := range []int{1, 2, 3} {
 			r := &Runner{Model: m, Task: task, Threads: threads, Batch: 5}
-			out, err := r.Restore(context.Background(), imageFrom(tensor(t, ck, key)), TilingOfficial, g[1] == "x8")
+			out, err := r.Restore(context.Background(), imageFrom(tensor(t, ck, key)), TilingOfficial, ens)
 			if err != nil {
 				t.Fatalf("%s: %v", base, err)
 			}

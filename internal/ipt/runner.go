@@ -204,13 +204,13 @@ func (r *Runner) planDevice(n int) (int, error) {
 // rows a tile row touches, and the band handed on), which grow with the
 // width only. Otherwise: src, the input as float planes and their flips,
 // the tiler's whole-image output canvases and the result.
-func (r *Runner) ImageBytes(src Source, tiling Tiling, ensemble bool) int64 {
+func (r *Runner) ImageBytes(src Source, tiling Tiling, ens Ensemble) int64 {
 	s := int64(r.Scale())
 	sh, sw := src.Size()
 	h, w := int64(sh), int64(sw)
 	in := int64(Colors) * h * w * 4
 	_, floats := src.(*Image)
-	if Streams(tiling, ensemble) {
+	if Streams(tiling, ens) {
 		P := int64(r.Model.Config.PatchSize)
 		n := src.Bytes()
 		if h < P || w < P {
@@ -228,7 +228,7 @@ func (r *Runner) ImageBytes(src Source, tiling Tiling, ensemble bool) int64 {
 	if !floats {
 		n += src.Bytes() // the compact image stays, for the alpha plane
 	}
-	if ensemble {
+	if ens != NoEnsemble {
 		n += 4*in + 2*out // the flipped inputs and the running sum
 	}
 	return n
@@ -449,17 +449,43 @@ const (
 	TilingBlend Tiling = "blend"
 )
 
+// Ensemble says how many transformed copies of the input a restoration
+// averages (SPEC §3's self-ensemble, the paper's IPT+).
+type Ensemble int
+
+const (
+	// NoEnsemble restores the input once.
+	NoEnsemble Ensemble = iota
+	// EnsembleFlips averages the 4 flips (none, left-right, up-down, both)
+	// without transposes: for models that only saw near-vertical rain,
+	// which a transpose turns sideways.
+	EnsembleFlips
+	// EnsembleX8 is the authors' forward_x8: the 4 flips and their
+	// transposes.
+	EnsembleX8
+)
+
+// passes is how many restorations the ensemble runs.
+func (e Ensemble) passes() int {
+	switch e {
+	case EnsembleFlips:
+		return 4
+	case EnsembleX8:
+		return 8
+	}
+	return 1
+}
+
 // Restore runs the task on a whole image of any size (≥ 1×1) and returns the
 // float output, unclamped. Images smaller than a tile are mirror-padded to
 // P×P and the output cropped back.
-func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ensemble bool) (*Image, error) {
+func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ens Ensemble) (*Image, error) {
 	if err := checkRestore(img.H, img.W, tiling); err != nil {
 		return nil, err
 	}
-	r.pass, r.passes = 0, 1
-	if ensemble {
-		r.passes = 8
-		return r.selfEnsemble(ctx, img, tiling)
+	r.pass, r.passes = 0, ens.passes()
+	if ens != NoEnsemble {
+		return r.selfEnsemble(ctx, img, tiling, ens)
 	}
 	return r.restoreOnce(ctx, img, tiling)
 }
@@ -467,21 +493,21 @@ func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ensembl
 // Streams says whether [Runner.Stream] hands the output on while the tiles
 // run, holding only a band of it: with the blend tiler and no self-ensemble.
 // The authors' tiler and the self-ensemble compute the whole output first.
-func Streams(tiling Tiling, ensemble bool) bool {
-	return !ensemble && (tiling == TilingBlend || tiling == "")
+func Streams(tiling Tiling, ens Ensemble) bool {
+	return ens == NoEnsemble && (tiling == TilingBlend || tiling == "")
 }
 
 // Stream restores src as Restore does and hands the output to yield in
 // bands of whole rows, top to bottom: each band is [3, band.H, w·s] for a
 // source w pixels wide, reused once yield returns. When Streams(tiling,
-// ensemble), bands come out as the tiles run, reading each tile's crop from
+// ens), bands come out as the tiles run, reading each tile's crop from
 // src as it goes (src need not be float planes, see Source), and only about
 // P·s rows of output are held; otherwise src is converted to whole float
 // planes (ImageOf), the whole output is computed and handed on as one band.
 // An error from yield stops the restoration and is returned.
-func (r *Runner) Stream(ctx context.Context, src Source, tiling Tiling, ensemble bool, yield func(band *Image) error) error {
-	if !Streams(tiling, ensemble) {
-		out, err := r.Restore(ctx, ImageOf(src), tiling, ensemble)
+func (r *Runner) Stream(ctx context.Context, src Source, tiling Tiling, ens Ensemble, yield func(band *Image) error) error {
+	if !Streams(tiling, ens) {
+		out, err := r.Restore(ctx, ImageOf(src), tiling, ens)
 		if err != nil {
 			return err
 		}
@@ -536,13 +562,16 @@ func (r *Runner) restoreOnce(ctx context.Context, img *Image, tiling Tiling) (*I
 	return out, nil
 }
 
-// selfEnsemble is the authors' forward_x8 (SPEC §3): the 8 flips and
-// transposes of the input, each restored and mapped back, then averaged.
-func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling) (*Image, error) {
+// selfEnsemble is the authors' forward_x8 (SPEC §3) for EnsembleX8: the 8
+// flips and transposes of the input, each restored and mapped back, then
+// averaged in that order; EnsembleFlips takes the first 4 (no transposes).
+func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling, ens Ensemble) (*Image, error) {
 	v := img.flipH()
 	inputs := []*Image{img, v, img.flipV(), v.flipV()}
-	for i := 0; i < 4; i++ {
-		inputs = append(inputs, inputs[i].transpose())
+	if ens == EnsembleX8 {
+		for i := 0; i < 4; i++ {
+			inputs = append(inputs, inputs[i].transpose())
+		}
 	}
 	var sum *Image
 	for i, in := range inputs {
@@ -551,6 +580,7 @@ func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling) (*
 		if err != nil {
 			return nil, err
 		}
+		inputs[i] = nil // its memory can go while the rest run
 		if i > 3 {
 			out = out.transpose()
 		}
@@ -568,8 +598,9 @@ func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling) (*
 			sum.Pix[j] += v
 		}
 	}
+	n := float32(len(inputs))
 	for j := range sum.Pix {
-		sum.Pix[j] /= 8
+		sum.Pix[j] /= n
 	}
 	return sum, nil
 }

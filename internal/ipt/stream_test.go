@@ -74,7 +74,7 @@ func streamed(t *testing.T, r *Runner, img Source) (*Image, int) {
 	h, w := img.Size()
 	out := NewImage(h*s, w*s)
 	y, bands := 0, 0
-	err := r.Stream(context.Background(), img, TilingBlend, false, func(b *Image) error {
+	err := r.Stream(context.Background(), img, TilingBlend, NoEnsemble, func(b *Image) error {
 		if b.W != out.W || b.H < 1 || y+b.H > out.H || len(b.Pix) != Colors*b.H*b.W {
 			t.Fatalf("band %d: %d×%d at row %d of a %d×%d output", bands, b.W, b.H, y, out.W, out.H)
 		}
@@ -162,7 +162,7 @@ func TestStreamMatchesWholeCanvas(t *testing.T) {
 							t.Fatalf("%s: streamed from a Source that is not float planes, the output differs", name)
 						}
 					}
-					restored, err := r.Restore(context.Background(), img, TilingBlend, false)
+					restored, err := r.Restore(context.Background(), img, TilingBlend, NoEnsemble)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -183,7 +183,7 @@ func TestStreamStops(t *testing.T) {
 	r := &Runner{Model: m, Threads: 2}
 	stop := errors.New("stop")
 	bands := 0
-	err := r.Stream(context.Background(), img, TilingBlend, false, func(*Image) error {
+	err := r.Stream(context.Background(), img, TilingBlend, NoEnsemble, func(*Image) error {
 		bands++
 		if bands == 2 {
 			return stop
@@ -195,7 +195,7 @@ func TestStreamStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	bands = 0
-	err = r.Stream(ctx, img, TilingBlend, false, func(*Image) error {
+	err = r.Stream(ctx, img, TilingBlend, NoEnsemble, func(*Image) error {
 		bands++
 		cancel()
 		return nil
@@ -205,7 +205,7 @@ func TestStreamStops(t *testing.T) {
 	}
 	// Not streamed: the whole output in one band.
 	bands = 0
-	err = r.Stream(context.Background(), img, TilingOfficial, false, func(b *Image) error {
+	err = r.Stream(context.Background(), img, TilingOfficial, NoEnsemble, func(b *Image) error {
 		bands++
 		if b.H != 120 || b.W != 60 {
 			t.Errorf("official tiler band %d×%d", b.W, b.H)
@@ -228,8 +228,8 @@ func TestImageBytesCountsTheSource(t *testing.T) {
 	for _, size := range [][2]int{{300, 200}, {P - 1, 100}} {
 		img := NewImage(size[0], size[1])
 		px := int64(size[0] * size[1])
-		floats := r.ImageBytes(img, TilingBlend, false)
-		compact := r.ImageBytes(cropOnly{img}, TilingBlend, false)
+		floats := r.ImageBytes(img, TilingBlend, NoEnsemble)
+		compact := r.ImageBytes(cropOnly{img}, TilingBlend, NoEnsemble)
 		want := floats - 11*px
 		if size[0] < P {
 			want += 12 * px // ImageOf's copy before padTo
@@ -237,7 +237,7 @@ func TestImageBytesCountsTheSource(t *testing.T) {
 		if compact != want {
 			t.Errorf("%v streamed: %d bytes for the compact source, %d for float planes, want %d", size, compact, floats, want)
 		}
-		if got, want := r.ImageBytes(cropOnly{img}, TilingOfficial, false), r.ImageBytes(img, TilingOfficial, false)+px; got != want {
+		if got, want := r.ImageBytes(cropOnly{img}, TilingOfficial, NoEnsemble), r.ImageBytes(img, TilingOfficial, NoEnsemble)+px; got != want {
 			t.Errorf("%v official: %d bytes for the compact source, want %d", size, got, want)
 		}
 	}

@@ -3,6 +3,7 @@ package ipt
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -66,11 +67,11 @@ func TestTilersReproduceTheModelOnAnySize(t *testing.T) {
 	for task, s := range m.Config.Scales {
 		for _, size := range [][2]int{{12, 12}, {13, 12}, {5, 7}, {1, 1}, {40, 17}, {29, 53}, {24, 36}} {
 			for _, tiling := range []Tiling{TilingOfficial, TilingBlend} {
-				for _, ens := range []bool{false, true} {
-					if ens && s > 2 {
+				for _, ens := range []Ensemble{NoEnsemble, EnsembleFlips, EnsembleX8} {
+					if ens != NoEnsemble && s > 2 {
 						continue
 					}
-					name := fmt.Sprintf("x%d/%dx%d/%s/ensemble=%v", s, size[0], size[1], tiling, ens)
+					name := fmt.Sprintf("x%d/%dx%d/%s/ensemble=%d", s, size[0], size[1], tiling, ens)
 					h, w := size[0], size[1]
 					img := NewImage(h, w)
 					for i := range img.Pix {
@@ -113,6 +114,57 @@ func TestTileStartsCoverWithOverlap(t *testing.T) {
 			if ov := starts[i-1] + tc.P - starts[i]; ov < tc.o || starts[i] <= starts[i-1] {
 				t.Errorf("%v: tiles %d and %d overlap by %d", tc, i-1, i, ov)
 			}
+		}
+	}
+}
+
+// TestEnsembleSymmetries: an ensemble's output commutes with the
+// transforms it averages over and no others. With a random (asymmetric)
+// model, the flips ensemble commutes with a left-right flip and not with a
+// transpose; the authors' x8 commutes with both; a single pass with neither.
+// (Up to rounding: the passes are summed in another order.)
+func TestEnsembleSymmetries(t *testing.T) {
+	c := Config{NFeats: 4, PatchSize: 8, PatchDim: 2, NumHeads: 2, EncLayers: 1, DecLayers: 1, Scales: []int{1}}
+	m, err := RandomModel(c, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := randomImage(rand.New(rand.NewPCG(5, 6)), 13, 13)
+	restore := func(in *Image, ens Ensemble) *Image {
+		out, err := (&Runner{Model: m, Threads: 2}).Restore(context.Background(), in, TilingBlend, ens)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// gap is the largest difference between a transform of the output and
+	// the output of the transformed input, relative to the output's range.
+	gap := func(ens Ensemble, tr func(*Image) *Image) float64 {
+		a, b := tr(restore(img, ens)), restore(tr(img), ens)
+		lo, hi, worst := a.Pix[0], a.Pix[0], 0.0
+		for i, v := range a.Pix {
+			lo, hi = min(lo, v), max(hi, v)
+			worst = max(worst, math.Abs(float64(v-b.Pix[i])))
+		}
+		return worst / float64(hi-lo)
+	}
+	flipH := func(im *Image) *Image { return im.flipH() }
+	transpose := func(im *Image) *Image { return im.transpose() }
+	for _, tc := range []struct {
+		name     string
+		ens      Ensemble
+		tr       func(*Image) *Image
+		commutes bool
+	}{
+		{"single pass, flip", NoEnsemble, flipH, false},
+		{"flips, flip", EnsembleFlips, flipH, true},
+		{"flips, transpose", EnsembleFlips, transpose, false},
+		{"x8, flip", EnsembleX8, flipH, true},
+		{"x8, transpose", EnsembleX8, transpose, true},
+	} {
+		g := gap(tc.ens, tc.tr)
+		if tc.commutes && g > 1e-5 || !tc.commutes && g < 1e-3 {
+			t.Errorf("%s: relative gap %.3g, commutes %v", tc.name, g, tc.commutes)
 		}
 	}
 }

@@ -132,6 +132,7 @@ type Row struct {
 	Metric   string   `json:"metric"` // psnr_y or psnr_rgb
 	PSNR     float64  `json:"psnr"`
 	Ensemble *float64 `json:"psnr_ensemble,omitempty"` // with --ensemble, when measured
+	Flips    *float64 `json:"psnr_flips,omitempty"`    // with --flips, when measured
 }
 
 // ReadScores reads scores.json; a missing file is no scores, not an error.
