@@ -30,6 +30,32 @@ package asm
 //go:noescape
 func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
+// Sgemm6x8AVX2 computes one 6×8 tile of C (needs AVX2 and FMA3):
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 8; j++ {
+//			var sum float32
+//			for p := 0; p < k; p++ {
+//				sum = fma(a[i*rsa+p*csa], b[p*ldb+j], sum)
+//			}
+//			if beta == 0 { // C is not read: NaNs in C do not propagate
+//				c[i*ldc+j] = alpha * sum
+//			} else {
+//				c[i*ldc+j] = fma(beta, c[i*ldc+j], alpha*sum)
+//			}
+//		}
+//	}
+//
+// where fma(x, y, z) is x·y+z rounded once. A is read in place with
+// row stride rsa and column stride csa (in elements), so it may be packed
+// (rsa=1, csa=6) or not; B is k rows of 8 floats with row stride
+// ldb (a packed sliver has ldb=8); C has row stride ldc. k ≥ 0. alpha
+// == 1 skips the scaling multiply, which does not change the result.
+// SgemmGeneric is the Go version.
+//
+//go:noescape
+func Sgemm6x8AVX2(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
 // Sgemm12x32AVX512 computes one 12×32 tile of C (needs AVX-512F):
 //
 //	for i := 0; i < 12; i++ {
@@ -55,6 +81,32 @@ func Sgemm6x16AVX2(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *
 //
 //go:noescape
 func Sgemm12x32AVX512(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// Sgemm12x16AVX512 computes one 12×16 tile of C (needs AVX-512F):
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 16; j++ {
+//			var sum float32
+//			for p := 0; p < k; p++ {
+//				sum = fma(a[i*rsa+p*csa], b[p*ldb+j], sum)
+//			}
+//			if beta == 0 { // C is not read: NaNs in C do not propagate
+//				c[i*ldc+j] = alpha * sum
+//			} else {
+//				c[i*ldc+j] = fma(beta, c[i*ldc+j], alpha*sum)
+//			}
+//		}
+//	}
+//
+// where fma(x, y, z) is x·y+z rounded once. A is read in place with
+// row stride rsa and column stride csa (in elements), so it may be packed
+// (rsa=1, csa=12) or not; B is k rows of 16 floats with row stride
+// ldb (a packed sliver has ldb=16); C has row stride ldc. k ≥ 0. alpha
+// == 1 skips the scaling multiply, which does not change the result.
+// SgemmGeneric is the Go version.
+//
+//go:noescape
+func Sgemm12x16AVX512(k int, a *float32, rsa int, csa int, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
 // Transpose8AVX writes the transpose of the 8×n block at src (row stride
 // lds) to dst (row stride ldd); n must be a multiple of 8. Needs AVX.

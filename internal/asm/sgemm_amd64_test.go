@@ -15,6 +15,8 @@ func init() {
 	kernels = append(kernels,
 		testKernel{name: "Sgemm6x16AVX2", mr: 6, nr: 16, fn: callAVX2, missing: missing(avx2, "CPU lacks AVX2/FMA3")},
 		testKernel{name: "Sgemm12x32AVX512", mr: 12, nr: 32, fn: callAVX512, missing: missing(avx512, "CPU lacks AVX-512F")},
+		testKernel{name: "Sgemm6x8AVX2", mr: 6, nr: 8, fn: callAVX2Half, missing: missing(avx2, "CPU lacks AVX2/FMA3")},
+		testKernel{name: "Sgemm12x16AVX512", mr: 12, nr: 16, fn: callAVX512Half, missing: missing(avx512, "CPU lacks AVX-512F")},
 	)
 }
 
@@ -37,6 +39,20 @@ func callAVX512(k int, a []float32, rsa, csa int, b []float32, ldb int, c []floa
 		b = b[:1]
 	}
 	Sgemm12x32AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+func callAVX2Half(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	if k == 0 {
+		b = b[:1]
+	}
+	Sgemm6x8AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+func callAVX512Half(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	if k == 0 {
+		b = b[:1]
+	}
+	Sgemm12x16AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 }
 
 // BenchmarkKernel times each micro-kernel on packed panels that sit in L1/L2

@@ -15,7 +15,8 @@ import "sync"
 //
 // beta' is beta for the first k block and 1 after it. Edge tiles (fewer than
 // MR rows or NR columns left) run the same kernel on a copy of C in a
-// temporary tile, so every element of C gets the same arithmetic wherever its
+// temporary tile (or its half-width twin, same arithmetic, when at most NR/2
+// columns are left), so every element of C gets the same arithmetic wherever its
 // tile falls: results do not depend on how C is split between threads, and
 // the split is only ever over rows and columns of C, never over k.
 
@@ -270,12 +271,17 @@ func (g *gemmCall) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, beta float32
 			}
 			continue
 		}
+		// A last sliver of at most nr/2 columns runs the half-width tile.
+		t, width := tile, nr
+		if kern.half != nil && nrr <= nr/2 {
+			t, width = kern.half, nr/2
+		}
 		for ir := 0; ir < mc; ir += mr {
 			mrr := min(mr, mc-ir)
 			ap, rsa, csa := aTile(ir)
 			off := (ic+ir)*ldc + jc + jr
-			if mrr == mr && nrr == nr {
-				tile(kc, ap, rsa, csa, bp, ldb, c[off:], ldc, alpha, beta)
+			if mrr == mr && nrr == width {
+				t(kc, ap, rsa, csa, bp, ldb, c[off:], ldc, alpha, beta)
 				continue
 			}
 			// Edge tile: the same kernel on a copy of C's corner.
@@ -285,7 +291,7 @@ func (g *gemmCall) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, beta float32
 					copy(tmp[i*nr:i*nr+nrr], c[off+i*ldc:off+i*ldc+nrr])
 				}
 			}
-			tile(kc, ap, rsa, csa, bp, ldb, tmp, nr, alpha, beta)
+			t(kc, ap, rsa, csa, bp, ldb, tmp, nr, alpha, beta)
 			for i := 0; i < mrr; i++ {
 				copy(c[off+i*ldc:off+i*ldc+nrr], tmp[i*nr:i*nr+nrr])
 			}

@@ -242,6 +242,41 @@ func TestSgemmThreadInvariance(t *testing.T) {
 	}
 }
 
+// TestSgemmHalfTileSameBits: the half-width tile that takes a last sliver
+// of at most nr/2 columns gives the bits the full tile gives there, for every
+// shape of edge (rows, columns, both), transpose and beta.
+func TestSgemmHalfTileSameBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	tested := 0
+	for _, kern := range gemmKernels(t) {
+		if kern.half == nil {
+			continue
+		}
+		full := *kern
+		full.half = nil
+		h := kern.nr / 2
+		for _, n := range []int{1, h - 1, h, kern.nr + 1, kern.nr + h, 48, 36, 2*kern.nr + h - 3} {
+			for _, m := range []int{1, kern.mr, kern.mr + 5, 256} {
+				for _, tr := range gemmTransposes {
+					for _, beta := range []float32{0, 1, -0.5} {
+						g := newGemmCase(rng, tr[0], tr[1], m, n, 37+tested%3*100, 1.25, beta, tested%4)
+						want, got := g.run(&full, 1), g.run(kern, 1+tested%2)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s: %v: element %d = %g, the full tile gives %g", kern.name, g, i, got[i], want[i])
+							}
+						}
+						tested++
+					}
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("no path here has a half-width tile")
+	}
+}
+
 // TestSgemmPublic checks the exported entry point, SetThreads and SetKernel.
 func TestSgemmPublic(t *testing.T) {
 	defer SetThreads(0)

@@ -36,6 +36,15 @@ var (
 	avx512 = isa{name: "AVX512", mr: 12, nv: 2, lanes: 16, vec: func(i int) VecPhysical { return zmm[i] }}
 )
 
+// half is s's tile at half its width (one vector a row): the driver runs it
+// on the last sliver of B when at most NR/2 of its columns are in C (the
+// attention's 48- and 36-wide head products end in one), where the full
+// tile would spend half or more of its FMAs on padding.
+func half(s isa) isa {
+	s.nv /= 2
+	return s
+}
+
 // zero clears v: VXORPS for ymm, VPXORD for zmm (VXORPS on zmm would need
 // AVX512DQ).
 func (s isa) zero(v VecPhysical) {
@@ -52,6 +61,7 @@ func main() {
 	ConstraintExpr("!purego")
 	for _, s := range []isa{avx2, avx512} {
 		kernel(s)
+		kernel(half(s))
 	}
 	transpose8()
 	maxAVX2()
