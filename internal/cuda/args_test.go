@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,7 +31,12 @@ func TestKernelArg(t *testing.T) {
 	if got, err := kernelArg(s); err != nil || DevicePtr(got) != Ptr(s) || got == 0 {
 		t.Errorf("kernelArg([]float32) = %#x, %v; want its address", got, err)
 	}
-	for _, bad := range []any{1 << 31, "x", []float64{1}, int16(1)} {
+	bad := []any{"x", []float64{1}, int16(1)}
+	if strconv.IntSize == 64 { // an int wider than a C int; int is 32 bits elsewhere
+		shift := 31
+		bad = append(bad, 1<<shift)
+	}
+	for _, bad := range bad {
 		if _, err := kernelArg(bad); err == nil {
 			t.Errorf("kernelArg(%T %v) accepted", bad, bad)
 		}
@@ -67,6 +73,8 @@ func TestRowMajorGemm(t *testing.T) {
 	if g.opA != opT || g.opB != opN || g.lda != 7 || g.ldb != 7 {
 		t.Errorf("transB: %+v", g)
 	}
+	shift := 31
+	bigK := 1 << shift // past a C int where int has 64 bits
 	for _, c := range []struct {
 		transA, transB         bool
 		m, n, k, lda, ldb, ldc int
@@ -78,8 +86,11 @@ func TestRowMajorGemm(t *testing.T) {
 		{false, true, 3, 5, 7, 7, 6, 5, "ldb = 6, want at least 7"},  // B is 5×7
 		{false, false, 3, 5, 7, 7, 5, 4, "ldc = 4, want at least 5"}, // C is 3×5
 		{false, false, -1, 5, 7, 7, 5, 5, "m = -1, want at least 0"},
-		{false, false, 3, 5, 1 << 31, 1 << 31, 5, 5, "k = 2147483648 does not fit"},
+		{false, false, 3, 5, bigK, bigK, 5, 5, "k = 2147483648 does not fit"},
 	} {
+		if c.k < 0 {
+			continue // bigK wrapped: int is 32 bits here
+		}
 		_, err := rowMajorGemm(c.transA, c.transB, c.m, c.n, c.k, a, c.lda, 0, b, c.ldb, 0, 0, c.ldc, 0, 1)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("rowMajorGemm(%+v): %v, want %q", c, err, c.want)

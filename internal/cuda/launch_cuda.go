@@ -61,7 +61,7 @@ func (c *Context) Launch(f *Function, grid, block Dim3, shared int, args ...any)
 	if err != nil {
 		return fmt.Errorf("kernel %s: %v", f.Name, err)
 	}
-	if shared < 0 || shared > math.MaxUint32 {
+	if shared < 0 || uint64(shared) > math.MaxUint32 {
 		return fmt.Errorf("kernel %s: %d bytes of shared memory", f.Name, shared)
 	}
 	var pin runtime.Pinner

@@ -30,7 +30,8 @@ func (p *pk) str(s string) *pk {
 	return p
 }
 
-func (p *pk) int(n int) *pk {
+// int pushes n; int64, so that 64-bit claims can be built on 32-bit hosts.
+func (p *pk) int(n int64) *pk {
 	if n >= 0 && n < 1<<31 {
 		p.WriteByte('J')
 		binary.Write(&p.Buffer, binary.LittleEndian, int32(n))
@@ -42,7 +43,7 @@ func (p *pk) int(n int) *pk {
 	return p
 }
 
-func (p *pk) ints(v []int) *pk {
+func (p *pk) ints(v []int64) *pk {
 	p.op('(')
 	for _, x := range v {
 		p.int(x)
@@ -52,7 +53,7 @@ func (p *pk) ints(v []int) *pk {
 
 // storageID pushes the persistent id of a storage: the zip form, or with the
 // legacy view field (None) when legacy is set.
-func (p *pk) storageID(cls, key string, numel int, legacy bool) *pk {
+func (p *pk) storageID(cls, key string, numel int64, legacy bool) *pk {
 	p.op('(').str("storage").global("torch", cls).str(key).str("cpu").int(numel)
 	if legacy {
 		p.op('N')
@@ -61,7 +62,7 @@ func (p *pk) storageID(cls, key string, numel int, legacy bool) *pk {
 }
 
 // tensor pushes _rebuild_tensor_v2(storage, offset, shape, stride, False, None).
-func (p *pk) tensor(cls, key string, numel, offset int, shape, stride []int) *pk {
+func (p *pk) tensor(cls, key string, numel, offset int64, shape, stride []int64) *pk {
 	p.global("torch._utils", "_rebuild_tensor_v2").op('(')
 	p.storageID(cls, key, numel, false).int(offset).ints(shape).ints(stride)
 	return p.op(0x89, 'N', 't', 'R')

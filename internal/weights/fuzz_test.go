@@ -25,7 +25,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add(zipCheckpoint(f, newPickle(2).global("os", "system").str("true").op(0x85, 'R', '.').Bytes(), nil))
 	f.Add(zipCheckpoint(f, newPickle(4).op(0x95, 0, 0, 0, 0, 0, 0, 0, 0x40, '.').Bytes(), nil))
 	f.Add(zipCheckpoint(f, newPickle(2).orderedDict().str("w").
-		tensor("FloatStorage", "0", 4, 0, []int{2, 2}, []int{1, 2}).end(), map[string][]byte{"0": f32bytes(1, 2, 3, 4)}))
+		tensor("FloatStorage", "0", 4, 0, []int64{2, 2}, []int64{1, 2}).end(), map[string][]byte{"0": f32bytes(1, 2, 3, 4)}))
 	f.Add(safetensorsFile(`{"__metadata__":{"k":"v"},"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]}}`, make([]byte, 8)))
 	f.Add([]byte{})
 	f.Add([]byte("PK\x03\x04abc"))

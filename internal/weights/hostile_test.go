@@ -269,7 +269,7 @@ func patchCentralSizes(t *testing.T, data []byte, name string, compressed, uncom
 func TestZipSizeClaims(t *testing.T) {
 	// The pickle and the central directory agree on a 1 GiB storage, but the
 	// file holds 16 bytes of it.
-	pkl := newPickle(2).orderedDict().str("w").tensor("FloatStorage", "0", 1<<28, 0, []int{4}, []int{1}).end()
+	pkl := newPickle(2).orderedDict().str("w").tensor("FloatStorage", "0", 1<<28, 0, []int64{4}, []int64{1}).end()
 	data := zipCheckpoint(t, pkl, map[string][]byte{"0": f32bytes(1, 2, 3, 4)})
 	mustFail(t, patchCentralSizes(t, data, "archive/data/0", 1<<30, 1<<30), "stored.pt", "past the end of the file")
 	mustFail(t, patchCentralSizes(t, data, "archive/data/0", 16, 1<<30), "expand.pt", "expand to")
@@ -298,8 +298,8 @@ func TestZipSizeClaims(t *testing.T) {
 
 func TestZipOverlappingRecords(t *testing.T) {
 	pkl := newPickle(2).orderedDict().
-		str("a").tensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}).
-		str("b").tensor("FloatStorage", "1", 4, 0, []int{4}, []int{1}).end()
+		str("a").tensor("FloatStorage", "0", 4, 0, []int64{4}, []int64{1}).
+		str("b").tensor("FloatStorage", "1", 4, 0, []int64{4}, []int64{1}).end()
 	rec := f32bytes(1, 2, 3, 4)
 	data := zipCheckpoint(t, pkl, map[string][]byte{"0": rec, "1": rec})
 	if _, err := loadBytes(data, "ok.pt"); err != nil {
@@ -333,7 +333,7 @@ func TestTinyFiles(t *testing.T) {
 
 // goodTensor is a state dict {"w": FloatStorage "0" of 4 elements} as a zip.
 func goodTensor(t testing.TB) []byte {
-	pkl := newPickle(2).orderedDict().str("w").tensor("FloatStorage", "0", 4, 0, []int{2, 2}, []int{2, 1}).end()
+	pkl := newPickle(2).orderedDict().str("w").tensor("FloatStorage", "0", 4, 0, []int64{2, 2}, []int64{2, 1}).end()
 	return zipCheckpoint(t, pkl, map[string][]byte{"0": f32bytes(1, 2, 3, 4)})
 }
 
@@ -345,7 +345,7 @@ func TestCraftedPickles(t *testing.T) {
 	}
 	// torch._utils._rebuild_tensor, the pre-1.0 form, transposed.
 	v1 := newPickle(2).orderedDict().str("w").global("torch._utils", "_rebuild_tensor").op('(').
-		storageID("FloatStorage", "0", 4, false).int(0).ints([]int{2, 2}).ints([]int{1, 2}).op('t', 'R').end()
+		storageID("FloatStorage", "0", 4, false).int(0).ints([]int64{2, 2}).ints([]int64{1, 2}).op('t', 'R').end()
 	ck, err = loadBytes(zipCheckpoint(t, v1, map[string][]byte{"0": f32bytes(1, 2, 3, 4)}), "v1.pt")
 	if err != nil || !slices.Equal(ck.Tensors["w"].F32, []float32{1, 3, 2, 4}) {
 		t.Fatalf("v1.pt: %v", err)
@@ -388,44 +388,44 @@ func TestCraftedPickles(t *testing.T) {
 		{"int_value", "w: value is 3", newPickle(2).orderedDict().str("w").int(3).end(), nil},
 		{"bare_storage_value", "not a tensor", newPickle(2).orderedDict().str("w").storageID("FloatStorage", "0", 4, false).end(), rec},
 		{"numel_huge", "storage 0: claims 1099511627776 F32 elements", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 1<<40, 0, []int{4}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 1<<40, 0, []int64{4}, []int64{1}).end(), rec},
 		{"numel_overflow", "overflow", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 1<<62, 0, []int{4}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 1<<62, 0, []int64{4}, []int64{1}).end(), rec},
 		{"shape_beyond", "reaches element 999", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{1000}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{1000}, []int64{1}).end(), rec},
 		{"offset_beyond", "reaches element", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 3, []int{2}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 4, 3, []int64{2}, []int64{1}).end(), rec},
 		{"stride_beyond", "reaches element", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{2, 2}, []int{3, 1}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{2, 2}, []int64{3, 1}).end(), rec},
 		{"shape_overflow", "overflow", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{1 << 40, 1 << 40}, []int{0, 0}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{1 << 40, 1 << 40}, []int64{0, 0}).end(), rec},
 		{"stride_overflow", "overflow", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{3}, []int{1 << 62}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{3}, []int64{1 << 62}).end(), rec},
 		{"negative_shape", "non-negative", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{-1}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{-1}, []int64{1}).end(), rec},
 		{"negative_offset", "non-negative", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, -1, []int{1}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 4, -1, []int64{1}, []int64{1}).end(), rec},
 		{"rank_mismatch", "stride", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{2, 2}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{2, 2}, []int64{1}).end(), rec},
 		{"broadcast_bomb", "refusing views", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 4, 0, []int{1 << 20, 1 << 10}, []int{0, 0}).end(), rec},
+			tensor("FloatStorage", "0", 4, 0, []int64{1 << 20, 1 << 10}, []int64{0, 0}).end(), rec},
 		{"many_views", "refusing views", func() []byte {
 			p := newPickle(2).orderedDict()
 			for i := range 300 {
-				p.str("w"+string(rune('a'+i%26))+string(rune('a'+i/26))).tensor("FloatStorage", "0", 1<<16, 0, []int{1 << 16}, []int{1})
+				p.str("w"+string(rune('a'+i%26))+string(rune('a'+i/26))).tensor("FloatStorage", "0", 1<<16, 0, []int64{1 << 16}, []int64{1})
 			}
 			return p.end()
 		}(), map[string][]byte{"0": make([]byte, 4<<16)}},
 		{"dtype_mismatch", "earlier as", newPickle(2).orderedDict().
-			str("a").tensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}).
-			str("b").tensor("LongStorage", "0", 2, 0, []int{2}, []int{1}).end(), rec},
+			str("a").tensor("FloatStorage", "0", 4, 0, []int64{4}, []int64{1}).
+			str("b").tensor("LongStorage", "0", 2, 0, []int64{2}, []int64{1}).end(), rec},
 		{"dup_keys", "appears twice", newPickle(2).op('}', '(').
-			str("a").tensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}).
-			str("a").tensor("FloatStorage", "0", 4, 0, []int{4}, []int{1}).end(), rec},
+			str("a").tensor("FloatStorage", "0", 4, 0, []int64{4}, []int64{1}).
+			str("a").tensor("FloatStorage", "0", 4, 0, []int64{4}, []int64{1}).end(), rec},
 		{"bad_pid", "not a storage", newPickle(2).orderedDict().str("w").op('(').str("module").op('t', 'Q').end(), nil},
 		{"pid_fields", "fields", newPickle(2).orderedDict().str("w").op('(').str("storage").op('t', 'Q').end(), nil},
 		{"record_long", "record holds", newPickle(2).orderedDict().str("w").
-			tensor("FloatStorage", "0", 3, 0, []int{3}, []int{1}).end(), rec},
+			tensor("FloatStorage", "0", 3, 0, []int64{3}, []int64{1}).end(), rec},
 		{"rebuild_args", "arguments", newPickle(2).orderedDict().str("w").
 			global("torch._utils", "_rebuild_tensor_v2").op(')', 'R').end(), nil},
 		{"parameter_of_int", "not a tensor", newPickle(2).orderedDict().str("w").
