@@ -29,7 +29,10 @@ package train
 // folded tokens and the head features), the body on the whole batch as one
 // [N·L, d] token matrix, the heads per sample. Parameter gradients are added
 // into n.Grads by the ops' backwards, which add; per-sample ones in sample
-// order, so the result does not depend on the thread count.
+// order, so the result does not depend on the thread count. The per-sample
+// parts run samples side by side on the CPU (persample.go), keeping each
+// conv's output gradient (dHead, dTail) for the weight gradients, which
+// follow layer by layer.
 
 import (
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -78,7 +81,9 @@ func (n *Net) forwardBackward(b *Batch, l1, lambda, tau float64, e ops.Backend) 
 
 // tailsBackward takes a.dout back through each sample's tail: the gradient
 // of the tail input r goes to the body output tokens (a.dx, through Fold)
-// and to the head features (a.dfeat, the residual).
+// and to the head features (a.dfeat, the residual). The samples' input
+// gradients first, in parallel, then the weight gradients layer by layer
+// (persample.go).
 func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Backend) {
 	c, p, g := n.Config, &n.p, &n.g
 	C, P, L, d := c.NFeats, c.PatchSize, c.SeqLen(), c.Dim()
@@ -86,46 +91,66 @@ func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Backend) {
 	t, gt := &p.tails[b.Task], &g.tails[b.Task]
 	s := t.scale
 	oplane := ipt.Colors * P * s * P * s
-	back := func(dIn, dW, dB, dOut, in []float32, cv convView, side int) {
-		e.Conv2dBackward(dIn, dW, dB, dOut, in, cv.cin, side, side, cv.w, cv.cout, cv.k, a.conv)
-	}
-	for i := range b.N {
-		side := P * s
-		// out = add_mean(y): fixed weights, only the input gradient.
-		bufA, bufB := a.dc1, a.dc2
-		dy := bufA[:oplane]
-		e.Zero(dy)
-		back(dy, nil, nil, a.dout[i*oplane:(i+1)*oplane], a.y[i*oplane:(i+1)*oplane], p.addMean, side)
-		// The last conv's input: the last shuffle output, or r.
-		ins := [][]float32{a.r[i*tile : (i+1)*tile]}
-		sides := []int{P}
+	_, _, upMax, outMax := tailSizes(c)
+	k := len(t.up)
+	// The inputs of the last conv (k) and of each upsampler (j < k), and
+	// their sides: r, then the shuffle outputs.
+	inputs := func(i int) (ins [3][]float32, sides [3]int) {
+		ins[0], sides[0] = a.r[i*tile:(i+1)*tile], P
 		for j := range t.up {
 			z := a.z1
 			if j == 1 {
 				z = a.z2
 			}
 			sd := sides[j] * t.shuffle
-			ins = append(ins, z[i*C*sd*sd:(i+1)*C*sd*sd])
-			sides = append(sides, sd)
+			ins[j+1], sides[j+1] = z[i*C*sd*sd:(i+1)*C*sd*sd], sd
 		}
-		k := len(t.up)
-		dz := bufB[:C*side*side]
+		return
+	}
+	a.parallel(b.N, e, func(i int, e ops.Backend, l *lane) {
+		back := func(dIn, dOut, in []float32, cv convView, side int) {
+			e.Conv2dBackward(dIn, nil, nil, dOut, in, cv.cin, side, side, cv.w, cv.cout, cv.k, l.conv)
+		}
+		ins, sides := inputs(i)
+		dys, dus := a.tailSlots(i, outMax, upMax)
+		// out = add_mean(y): fixed weights, only the input gradient.
+		dy := dys[:oplane]
+		e.Zero(dy)
+		back(dy, a.dout[i*oplane:(i+1)*oplane], a.y[i*oplane:(i+1)*oplane], p.addMean, sides[k])
+		bufA, bufB := l.dc1, l.dc2
+		dz := bufA[:C*sides[k]*sides[k]]
 		e.Zero(dz)
-		back(dz, gt.last.w, gt.last.b, dy, ins[k], t.last, side)
+		back(dz, dy, ins[k], t.last, sides[k])
 		for j := k - 1; j >= 0; j-- {
 			sd := sides[j]
-			du := a.up[:t.up[j].cout*sd*sd]
+			du := dus[j][:t.up[j].cout*sd*sd]
 			e.Zero(du)
 			e.PixelShuffleBackward(du, dz, C, sd, sd, t.shuffle)
-			dprev := bufA[:C*sd*sd]
+			dprev := bufB[:C*sd*sd]
 			e.Zero(dprev)
-			back(dprev, gt.up[j].w, gt.up[j].b, du, ins[j], t.up[j], sd)
+			back(dprev, du, ins[j], t.up[j], sd)
 			dz, bufA, bufB = dprev, bufB, bufA
 		}
 		// dz is now ∂/∂r: r = Fold(tokens) + feat.
 		e.Copy(a.dfeat[i*tile:(i+1)*tile], dz[:tile])
 		e.FoldBackward(a.dx[i*L*d:(i+1)*L*d], dz[:tile], C, P, P, c.PatchDim)
-	}
+	})
+	// Layer k is the last conv, j < k the upsamplers.
+	a.parallel(k+1, e, func(layer int, e ops.Backend, l *lane) {
+		cv, gv := t.last, gt.last
+		if layer < k {
+			cv, gv = t.up[layer], gt.up[layer]
+		}
+		for i := range b.N {
+			ins, sides := inputs(i)
+			dys, dus := a.tailSlots(i, outMax, upMax)
+			dOut := dys[:oplane]
+			if layer < k {
+				dOut = dus[layer][:cv.cout*sides[layer]*sides[layer]]
+			}
+			e.Conv2dBackward(nil, gv.w, gv.b, dOut, ins[layer], cv.cin, sides[layer], sides[layer], cv.w, cv.cout, cv.k, l.conv)
+		}
+	})
 }
 
 // bodyBackward takes a.dx (∂/∂ body output tokens) back through the
@@ -214,27 +239,51 @@ func addQueryGrad(dqpos, dq []float32, e ops.Backend) {
 	}
 }
 
-// headsBackward takes a.dfeat back through each sample's head.
+// headsBackward takes a.dfeat (∂/∂ head output) back through each sample's
+// head, adding the weight gradients of its convs: the samples first, in
+// parallel, keeping each conv's output gradient, then the weight gradients
+// layer by layer (persample.go).
 func (n *Net) headsBackward(b *Batch, a *activations, e ops.Backend) {
 	c := n.Config
 	C, P := c.NFeats, c.PatchSize
 	tile, plane := C*P*P, ipt.Colors*P*P
 	h, gh := &n.p.heads[b.Task], &n.g.heads[b.Task]
-	back := func(dIn, dW, dB, dOut, in []float32, cv convView) {
-		e.Conv2dBackward(dIn, dW, dB, dOut, in, cv.cin, P, P, cv.w, cv.cout, cv.k, a.conv)
-	}
-	for i := range b.N {
-		df := a.dfeat[i*tile : (i+1)*tile]
-		ins := [2][]float32{a.f0[i*tile : (i+1)*tile], a.f1[i*tile : (i+1)*tile]}
-		relus := [2][]float32{a.r1[i*tile : (i+1)*tile], a.r2[i*tile : (i+1)*tile]}
-		for r := 1; r >= 0; r-- {
-			// out = in + conv2(relu(conv1(in)))
-			dr, da := a.dc1[:tile], a.dc2[:tile]
-			e.Zero(dr)
-			back(dr, gh.res[r][1].w, gh.res[r][1].b, df, relus[r], h.res[r][1])
-			e.ReLUBackwardTo(da, dr, relus[r])
-			back(df, gh.res[r][0].w, gh.res[r][0].b, da, ins[r], h.res[r][0])
+	ins := func(i int) [2][]float32 { return [2][]float32{a.f0[i*tile : (i+1)*tile], a.f1[i*tile : (i+1)*tile]} }
+	relus := func(i int) [2][]float32 { return [2][]float32{a.r1[i*tile : (i+1)*tile], a.r2[i*tile : (i+1)*tile]} }
+	a.parallel(b.N, e, func(i int, e ops.Backend, l *lane) {
+		back := func(dIn, dOut, in []float32, cv convView) {
+			e.Conv2dBackward(dIn, nil, nil, dOut, in, cv.cin, P, P, cv.w, cv.cout, cv.k, l.conv)
 		}
-		back(nil, gh.first.w, gh.first.b, df, a.colour[i*plane:(i+1)*plane], h.first)
-	}
+		df := a.dfeat[i*tile : (i+1)*tile]
+		dr2, da := a.headSlots(i, tile)
+		for r := 1; r >= 0; r-- {
+			// out = in + conv2(relu(conv1(in))): df is conv 2's output
+			// gradient, kept before conv 1's input gradient is added to it.
+			e.Copy(dr2[r], df)
+			dr := l.dc1[:tile]
+			e.Zero(dr)
+			back(dr, df, relus(i)[r], h.res[r][1])
+			e.ReLUBackwardTo(da[r], dr, relus(i)[r])
+			back(df, da[r], ins(i)[r], h.res[r][0])
+		}
+	})
+	// The layers in the order the sequential loop reached them: ResBlock 2's
+	// conv 2 and conv 1, ResBlock 1's, then the first conv (whose output
+	// gradient is the final df).
+	a.parallel(5, e, func(layer int, e ops.Backend, l *lane) {
+		for i := range b.N {
+			dr2, da := a.headSlots(i, tile)
+			var cv, gv convView
+			var dOut, in []float32
+			switch r := 1 - layer/2; {
+			case layer == 4:
+				cv, gv, dOut, in = h.first, gh.first, a.dfeat[i*tile:(i+1)*tile], a.colour[i*plane:(i+1)*plane]
+			case layer%2 == 0:
+				cv, gv, dOut, in = h.res[r][1], gh.res[r][1], dr2[r], relus(i)[r]
+			default:
+				cv, gv, dOut, in = h.res[r][0], gh.res[r][0], da[r], ins(i)[r]
+			}
+			e.Conv2dBackward(nil, gv.w, gv.b, dOut, in, cv.cin, P, P, cv.w, cv.cout, cv.k, l.conv)
+		}
+	})
 }

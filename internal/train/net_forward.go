@@ -61,6 +61,12 @@ type activations struct {
 	dc1, dc2       []float32 // per-sample conv gradients, the largest map of a tail
 	feat, contrast []float32 // contrastive: normalised tokens [N·L, d], similarities [N·L, N·L]
 	agrad          *ops.AttentionGrad
+	// The output gradients of the heads' and tails' convolutions, kept for
+	// their weight gradients (persample.go): per sample, 4 maps [C, P, P]
+	// of a head (each ResBlock's two convs) and a tail's 3 (the last conv's
+	// and up to two upsamplers').
+	dHead, dTail []float32
+	lanes        []*lane // per-worker scratch of the per-sample convs; lane 0 is the buffers above
 }
 
 // tailSizes gives, per sample, the largest pixel-shuffle outputs of the
@@ -138,6 +144,25 @@ func (a *activations) layout(c ipt.Config, N int, be ops.Backend, save, scratch 
 	if N >= 2 {
 		a.contrast = scratch(N * L * N * L)
 	}
+	a.dHead, a.dTail = scratch(N*4*tile), scratch(N*(out+2*up))
+	a.lanes = []*lane{{conv: a.conv, tmp: a.tmp[:min(tile, len(a.tmp))], up: a.up, dc1: a.dc1, dc2: a.dc2}}
+}
+
+// headSlots returns sample s's kept output gradients of its head's convs:
+// for ResBlock r, that of conv 2 (dr2[r]) and of conv 1 (da[r]).
+func (a *activations) headSlots(s, tile int) (dr2, da [2][]float32) {
+	h := a.dHead[s*4*tile : (s+1)*4*tile]
+	for r := range 2 {
+		dr2[r], da[r] = h[2*r*tile:(2*r+1)*tile], h[(2*r+1)*tile:(2*r+2)*tile]
+	}
+	return
+}
+
+// tailSlots returns sample s's kept output gradients of its tail's convs:
+// the last conv's (dy, out values) and each upsampler's (du[j], up).
+func (a *activations) tailSlots(s, out, up int) (dy []float32, du [2][]float32) {
+	t := a.dTail[s*(out+2*up) : (s+1)*(out+2*up)]
+	return t[:out], [2][]float32{t[out : out+up], t[out+up : out+2*up]}
 }
 
 // newActivations sizes the buffers of a forward and backward pass of N
@@ -234,43 +259,46 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Backend) {
 	N, C, P, L, d := b.N, c.NFeats, c.PatchSize, c.SeqLen(), c.Dim()
 	tile, plane := C*P*P, ipt.Colors*P*P
 	h := &p.heads[b.Task]
-	conv := func(out, in []float32, cv convView, side int) {
-		e.Conv2d(out, in, cv.cin, side, side, cv.w, cv.b, cv.cout, cv.k, a.conv)
-	}
 	feat := a.dfeat // the head output is only needed until the tails; dfeat is free until the backward
-	for s := range N {
+	a.parallel(N, e, func(s int, e ops.Backend, l *lane) {
+		conv := func(out, in []float32, cv convView, side int) {
+			e.Conv2d(out, in, cv.cin, side, side, cv.w, cv.b, cv.cout, cv.k, l.conv)
+		}
 		colour := a.colour[s*plane : (s+1)*plane]
 		f0, r1, f1, r2 := a.f0[s*tile:(s+1)*tile], a.r1[s*tile:(s+1)*tile], a.f1[s*tile:(s+1)*tile], a.r2[s*tile:(s+1)*tile]
 		f2 := feat[s*tile : (s+1)*tile]
 		conv(colour, b.In[s*plane:(s+1)*plane], p.subMean, P)
 		conv(f0, colour, h.first, P)
-		resBlock(f1, f0, r1, a.tmp[:tile], h.res[0], conv, P, e)
-		resBlock(f2, f1, r2, a.tmp[:tile], h.res[1], conv, P, e)
-	}
+		resBlock(f1, f0, r1, l.tmp[:tile], h.res[0], conv, P, e)
+		resBlock(f2, f1, r2, l.tmp[:tile], h.res[1], conv, P, e)
+	})
 	n.bodyForward(b.Task, N, feat, a, e)
 	t := &p.tails[b.Task]
 	s := t.scale
 	oplane := ipt.Colors * P * s * P * s
-	for i := range N {
+	a.parallel(N, e, func(i int, e ops.Backend, l *lane) {
+		conv := func(out, in []float32, cv convView, side int) {
+			e.Conv2d(out, in, cv.cin, side, side, cv.w, cv.b, cv.cout, cv.k, l.conv)
+		}
 		r := a.r[i*tile : (i+1)*tile]
 		e.Fold(r, a.tok[i*L*d:(i+1)*L*d], C, P, P, c.PatchDim)
 		e.Add(r, feat[i*tile:(i+1)*tile])
 		cur, side := r, P
 		for j, up := range t.up {
-			conv(a.up, cur, up, side)
+			conv(l.up, cur, up, side)
 			z := a.z1
 			if j == 1 {
 				z = a.z2
 			}
 			size := C * side * t.shuffle * side * t.shuffle
 			z = z[i*size : (i+1)*size]
-			e.PixelShuffle(z, a.up, C, side, side, t.shuffle)
+			e.PixelShuffle(z, l.up, C, side, side, t.shuffle)
 			cur, side = z, side*t.shuffle
 		}
 		y := a.y[i*oplane : (i+1)*oplane]
 		conv(y, cur, t.last, side)
 		conv(a.out[i*oplane:(i+1)*oplane], y, p.addMean, side)
-	}
+	})
 }
 
 // resBlock computes out = in + conv2(relu(conv1(in))), keeping the ReLU
