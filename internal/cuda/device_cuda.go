@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 )
 
 // Built reports whether this binary has the GPU code (the cuda build tag).
@@ -101,6 +102,10 @@ type Context struct {
 	funcs  map[string]*Function
 	comms  []*Comm
 	closed bool
+
+	// The managed memory Floats has handed out and may (managed.go).
+	managedMu             sync.Mutex
+	managed, managedLimit uint64
 }
 
 // Open opens GPU index (0 is the first of Devices): it loads the driver,
@@ -160,18 +165,25 @@ func (c *Context) setup(opts Options) error {
 	if err := c.setMath(opts.Math); err != nil {
 		return err
 	}
-	if opts.Source == "" {
-		return nil
+	if opts.Source != "" {
+		name := opts.Name
+		if name == "" {
+			name = "ipt.cu"
+		}
+		image, err := compile(opts.Source, name, c.Device.Major, c.Device.Minor, opts.Flags)
+		if err != nil {
+			return err
+		}
+		if err := check("cuModuleLoadData", drv.cuModuleLoadData(&c.module, ptrOf(image))); err != nil {
+			return err
+		}
 	}
-	name := opts.Name
-	if name == "" {
-		name = "ipt.cu"
-	}
-	image, err := compile(opts.Source, name, c.Device.Major, c.Device.Minor, opts.Flags)
-	if err != nil {
+	var free, total uintptr
+	if err := check("cuMemGetInfo_v2", drv.cuMemGetInfo(&free, &total)); err != nil {
 		return err
 	}
-	return check("cuModuleLoadData", drv.cuModuleLoadData(&c.module, ptrOf(image)))
+	c.managedLimit = managedLimit(uint64(free))
+	return nil
 }
 
 // enter makes c current on this goroutine's OS thread until the returned

@@ -37,16 +37,25 @@ func (c *Context) Free(p DevicePtr) error {
 // demand. The model's buffers live there so the CPU code that fills them
 // (loading, data) and the kernels share one []float32. The memory is
 // zeroed (the host writes it, so its pages start on the host); free it
-// with FreeFloats, never let it outlive the Context.
+// with FreeFloats, never let it outlive the Context. In all, Floats hands
+// out at most the device memory free when c was opened, less a reserve
+// (managed.go): beyond it the error says so.
 func (c *Context) Floats(n int) ([]float32, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("cuda: Floats(%d): want a positive count", n)
 	}
-	defer c.enter()()
-	var p DevicePtr
-	if err := check("cuMemAllocManaged", drv.cuMemAllocManaged(&p, uintptr(n)*4, memAttachGlobal)); err != nil {
+	bytes := uint64(n) * 4
+	c.managedMu.Lock()
+	defer c.managedMu.Unlock()
+	if err := managedFits(c.managed, bytes, c.managedLimit); err != nil {
 		return nil, err
 	}
+	defer c.enter()()
+	var p DevicePtr
+	if err := check("cuMemAllocManaged", drv.cuMemAllocManaged(&p, uintptr(bytes), memAttachGlobal)); err != nil {
+		return nil, err
+	}
+	c.managed += bytes
 	s := floatsAt(p, n)
 	clear(s)
 	return s, nil
@@ -57,8 +66,14 @@ func (c *Context) FreeFloats(s []float32) error {
 	if len(s) == 0 {
 		return nil
 	}
+	c.managedMu.Lock()
+	defer c.managedMu.Unlock()
 	defer c.enter()()
-	return check("cuMemFree_v2", drv.cuMemFree(Ptr(s)))
+	if err := check("cuMemFree_v2", drv.cuMemFree(Ptr(s))); err != nil {
+		return err
+	}
+	c.managed -= min(c.managed, uint64(len(s))*4)
+	return nil
 }
 
 // Prefetch queues, on c's stream, the move of managed memory s to the
