@@ -382,7 +382,9 @@ func addQuery(q, t, qpos []float32, e ops.Backend) {
 // for the backward (the list at the top of net_backward.go: the saved block
 // and the attention caches, each Q, K, V and context [N·L, d] and the
 // probabilities [N·heads·L²], as ops.AttentionCache.Bytes counts), and the scratch both passes use besides
-// (token-sized buffers, im2col, the contrastive similarities [N·L]²).
+// (token-sized buffers, im2col, the contrastive similarities [N·L]², the
+// heads' and tails' kept gradients). On the CPU with T threads, T−1 more
+// lanes of per-sample conv scratch (persample.go; a few MB each) come on top.
 func ActivationBytes(c ipt.Config, N int) (saved, scratch int64) {
 	var a activations
 	var ns, nc int64
