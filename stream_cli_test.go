@@ -233,7 +233,7 @@ func TestMemoryBudgetWholeImageTilers(t *testing.T) {
 	big, small := filepath.Join(dir, "big.png"), filepath.Join(dir, "small.png")
 	writePNG(t, big, 300, 200, false)
 	writePNG(t, small, 30, 30, false)
-	for flags, instead := range map[string]string{"--ensemble": "without --ensemble", "--tiling official": "--tiling blend", "--tiling official --ensemble": "--tiling blend without --ensemble"} {
+	for flags, instead := range map[string]string{"--ensemble": "without --ensemble", "--flips": "without --flips", "--tiling official": "--tiling blend", "--tiling official --ensemble": "--tiling blend without --ensemble"} {
 		args := append([]string{"sr", "-x4", "--mem", "48MB", "--force", big, small}, tinyArgs...)
 		r := runIPT(t, nil, nil, append(args, strings.Fields(flags)...)...)
 		if r.code != 1 {
@@ -246,8 +246,14 @@ func TestMemoryBudgetWholeImageTilers(t *testing.T) {
 		}
 		oneLine(t, []byte(lines[1]), "1 restored, 0 skipped, 1 failed")
 	}
+	// One self-ensemble at a time.
+	r := runIPT(t, nil, nil, append([]string{"sr", "-x4", "--ensemble", "--flips", small}, tinyArgs...)...)
+	if r.code != 2 {
+		t.Errorf("--ensemble --flips: exit %d, want 2", r.code)
+	}
+	oneLine(t, r.stderr, "--ensemble and --flips can't be used together")
 	// TIFF needs the whole picture quantized; PNG streams.
-	r := runIPT(t, nil, nil, append([]string{"sr", "-x4", "--mem", "30MB", big, "-o", filepath.Join(dir, "out.tif")}, tinyArgs...)...)
+	r = runIPT(t, nil, nil, append([]string{"sr", "-x4", "--mem", "30MB", big, "-o", filepath.Join(dir, "out.tif")}, tinyArgs...)...)
 	if r.code != 1 || !strings.Contains(string(r.stderr), "written as tiff, which holds the whole picture") || !strings.Contains(string(r.stderr), "; as PNG, written as it is restored, about") {
 		t.Errorf("tiff over budget: exit %d: %s", r.code, r.stderr)
 	}
