@@ -6,8 +6,9 @@
 //	Sgemm6x16AVX2     6×16 tile, 12 ymm accumulators (AVX2 + FMA3)
 //	Sgemm12x32AVX512  12×32 tile, 24 zmm accumulators (AVX-512F)
 //	Sgemm6x8AVX2, Sgemm12x16AVX512: the same at half the width, for a last
-//	                  sliver of B at most half full (the attention's 48- and
-//	                  36-wide head products), same arithmetic per element
+//	                  sliver of B at most half full (on AVX-512 the attention's
+//	                  48- and 36-wide head products; on AVX2 the 36-wide),
+//	                  same arithmetic per element
 //	PeakFMAAVX2, PeakFMAAVX512: FMA-throughput loops for peak measurements
 //	Transpose8AVX     8-row transposes for packing
 //	MaxAVX2, ExpSubSumAVX2: the row kernels of the attention softmax

@@ -200,10 +200,13 @@ func (b *Backend) scratch(n int) []float32 {
 			b.ws = nil
 		}
 		// Grown by half again, so a few growing batches do not reallocate
-		// at every step.
+		// at every step; n alone if the half more does not fit.
 		ws, err := b.dev.floats(n + n/2)
 		if err != nil {
-			b.fail(fmt.Errorf("allocating %d values of workspace: %w", n+n/2, err))
+			ws, err = b.dev.floats(n)
+		}
+		if err != nil {
+			b.fail(fmt.Errorf("allocating %d values of workspace: %w", n, err))
 		}
 		b.ws = ws
 	}

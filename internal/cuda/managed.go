@@ -36,6 +36,6 @@ func managedFits(inUse, want, limit uint64) error {
 	if want <= limit && inUse <= limit-want {
 		return nil
 	}
-	return fmt.Errorf("cuda: %s of managed memory asked for beside %s in use, over the %s this GPU had free when opened (less a reserve); asking for more than is free can hang the GPU: use a smaller --batch, or --mem",
+	return fmt.Errorf("cuda: %s of managed memory asked for beside %s in use, over the %s this GPU had free when opened (less a reserve); asking for more than is free can hang the GPU: make the batch smaller",
 		humanize.IBytes(want), humanize.IBytes(inUse), humanize.IBytes(limit))
 }

@@ -45,23 +45,33 @@ func (c *Context) Floats(n int) ([]float32, error) {
 		return nil, fmt.Errorf("cuda: Floats(%d): want a positive count", n)
 	}
 	bytes := uint64(n) * 4
-	c.managedMu.Lock()
-	defer c.managedMu.Unlock()
-	if err := managedFits(c.managed, bytes, c.managedLimit); err != nil {
+	p, err := c.allocManaged(bytes)
+	if err != nil {
 		return nil, err
 	}
-	defer c.enter()()
-	var p DevicePtr
-	if err := check("cuMemAllocManaged", drv.cuMemAllocManaged(&p, uintptr(bytes), memAttachGlobal)); err != nil {
-		return nil, err
-	}
-	c.managed += bytes
 	s := floatsAt(p, n)
 	clear(s)
 	return s, nil
 }
 
-// FreeFloats frees a slice from Floats; the slice must not be used after.
+// allocManaged allocates bytes of managed memory within c's budget.
+func (c *Context) allocManaged(bytes uint64) (DevicePtr, error) {
+	c.managedMu.Lock()
+	defer c.managedMu.Unlock()
+	if err := managedFits(c.managed, bytes, c.managedLimit); err != nil {
+		return 0, err
+	}
+	defer c.enter()()
+	var p DevicePtr
+	if err := check("cuMemAllocManaged", drv.cuMemAllocManaged(&p, uintptr(bytes), memAttachGlobal)); err != nil {
+		return 0, err
+	}
+	c.managed += bytes
+	return p, nil
+}
+
+// FreeFloats frees a slice from Floats, whole as Floats returned it (its
+// length is what the budget gets back); the slice must not be used after.
 func (c *Context) FreeFloats(s []float32) error {
 	if len(s) == 0 {
 		return nil

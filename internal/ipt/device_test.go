@@ -227,7 +227,7 @@ func TestDeviceRunnerMatchesCPU(t *testing.T) {
 		{1, 55, 47, TilingOfficial, NoEnsemble, 0, true},
 		{3, 13, 9, TilingOfficial, NoEnsemble, 0, false}, // smaller than a tile
 	} {
-		name := fmt.Sprintf("task %d %dx%d %s ensemble %d batch %d mem %v", c.task, c.h, c.w, c.tiling, c.ensemble, c.batch, c.mem)
+		name := fmt.Sprintf("task %d %dx%d %s ensemble %v batch %d mem %v", c.task, c.h, c.w, c.tiling, c.ensemble, c.batch, c.mem)
 		img := randomImage(rng, c.h, c.w)
 		want, err := (&Runner{Model: cpu, Task: c.task, Threads: 2, Batch: 5}).Restore(context.Background(), img, c.tiling, c.ensemble)
 		if err != nil {

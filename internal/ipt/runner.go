@@ -465,6 +465,19 @@ const (
 	EnsembleX8
 )
 
+// String names e as the flag that asks for it.
+func (e Ensemble) String() string {
+	switch e {
+	case NoEnsemble:
+		return "none"
+	case EnsembleFlips:
+		return "flips"
+	case EnsembleX8:
+		return "x8"
+	}
+	return fmt.Sprintf("Ensemble(%d)", int(e))
+}
+
 // passes is how many restorations the ensemble runs.
 func (e Ensemble) passes() int {
 	switch e {
@@ -482,6 +495,9 @@ func (e Ensemble) passes() int {
 func (r *Runner) Restore(ctx context.Context, img *Image, tiling Tiling, ens Ensemble) (*Image, error) {
 	if err := checkRestore(img.H, img.W, tiling); err != nil {
 		return nil, err
+	}
+	if ens < NoEnsemble || ens > EnsembleX8 {
+		return nil, fmt.Errorf("unknown self-ensemble %v", ens)
 	}
 	r.pass, r.passes = 0, ens.passes()
 	if ens != NoEnsemble {
@@ -565,23 +581,27 @@ func (r *Runner) restoreOnce(ctx context.Context, img *Image, tiling Tiling) (*I
 // selfEnsemble is the authors' forward_x8 (SPEC §3) for EnsembleX8: the 8
 // flips and transposes of the input, each restored and mapped back, then
 // averaged in that order; EnsembleFlips takes the first 4 (no transposes).
+// Each transpose is made when its pass starts, and each flip let go after
+// its last use.
 func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling, ens Ensemble) (*Image, error) {
 	v := img.flipH()
-	inputs := []*Image{img, v, img.flipV(), v.flipV()}
-	if ens == EnsembleX8 {
-		for i := 0; i < 4; i++ {
-			inputs = append(inputs, inputs[i].transpose())
-		}
-	}
+	flips := []*Image{img, v, img.flipV(), v.flipV()}
+	n := ens.passes()
 	var sum *Image
-	for i, in := range inputs {
+	for i := range n {
 		r.pass = i
+		in := flips[i%4]
+		if i >= 4 {
+			in = in.transpose()
+		}
+		if i+4 >= n {
+			flips[i%4] = nil
+		}
 		out, err := r.restoreOnce(ctx, in, tiling)
 		if err != nil {
 			return nil, err
 		}
-		inputs[i] = nil // its memory can go while the rest run
-		if i > 3 {
+		if i >= 4 {
 			out = out.transpose()
 		}
 		if i%4 >= 2 {
@@ -598,9 +618,8 @@ func (r *Runner) selfEnsemble(ctx context.Context, img *Image, tiling Tiling, en
 			sum.Pix[j] += v
 		}
 	}
-	n := float32(len(inputs))
 	for j := range sum.Pix {
-		sum.Pix[j] /= n
+		sum.Pix[j] /= float32(n)
 	}
 	return sum, nil
 }

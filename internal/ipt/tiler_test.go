@@ -71,7 +71,7 @@ func TestTilersReproduceTheModelOnAnySize(t *testing.T) {
 					if ens != NoEnsemble && s > 2 {
 						continue
 					}
-					name := fmt.Sprintf("x%d/%dx%d/%s/ensemble=%d", s, size[0], size[1], tiling, ens)
+					name := fmt.Sprintf("x%d/%dx%d/%s/ensemble=%v", s, size[0], size[1], tiling, ens)
 					h, w := size[0], size[1]
 					img := NewImage(h, w)
 					for i := range img.Pix {
@@ -166,5 +166,19 @@ func TestEnsembleSymmetries(t *testing.T) {
 		if tc.commutes && g > 1e-5 || !tc.commutes && g < 1e-3 {
 			t.Errorf("%s: relative gap %.3g, commutes %v", tc.name, g, tc.commutes)
 		}
+	}
+}
+
+// TestEnsembleUnknown: a value outside the three is an error, not some
+// number of passes.
+func TestEnsembleUnknown(t *testing.T) {
+	m := identityModel(t, 1)
+	for _, ens := range []Ensemble{-1, EnsembleX8 + 1} {
+		if _, err := (&Runner{Model: m}).Restore(context.Background(), NewImage(5, 5), TilingBlend, ens); err == nil || !strings.Contains(err.Error(), "unknown self-ensemble") {
+			t.Errorf("Restore with %v: %v", ens, err)
+		}
+	}
+	if s := EnsembleFlips.String(); s != "flips" {
+		t.Errorf("EnsembleFlips.String() = %q", s)
 	}
 }

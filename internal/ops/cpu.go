@@ -26,7 +26,8 @@ type gemmKernel struct {
 	// half, if not nil, is tile at half the width, mr×nr/2, with the same
 	// arithmetic for each element: the driver runs it on a last sliver of
 	// at most nr/2 columns, where tile would spend half or more of its FMAs
-	// on padding (the attention's head products, n = 48 or 36, end in one).
+	// on padding (the attention's head products, n = 36, and on AVX-512
+	// n = 48, end in one).
 	half func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 	// rows, if not nil (mr = 1 only), computes m tiles down one sliver of
 	// B in one call, SgemmGeneric(m, nr, …): a call per tile costs too

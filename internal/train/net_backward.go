@@ -91,7 +91,7 @@ func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Backend) {
 	t, gt := &p.tails[b.Task], &g.tails[b.Task]
 	s := t.scale
 	oplane := ipt.Colors * P * s * P * s
-	_, _, upMax, outMax := tailSizes(c)
+	z1, z2, _, outMax := tailSizes(c)
 	k := len(t.up)
 	// The inputs of the last conv (k) and of each upsampler (j < k), and
 	// their sides: r, then the shuffle outputs.
@@ -112,7 +112,7 @@ func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Backend) {
 			e.Conv2dBackward(dIn, nil, nil, dOut, in, cv.cin, side, side, cv.w, cv.cout, cv.k, l.conv)
 		}
 		ins, sides := inputs(i)
-		dys, dus := a.tailSlots(i, outMax, upMax)
+		dys, dus := a.tailSlots(i, outMax, z1, z2)
 		// out = add_mean(y): fixed weights, only the input gradient.
 		dy := dys[:oplane]
 		e.Zero(dy)
@@ -143,7 +143,7 @@ func (n *Net) tailsBackward(b *Batch, a *activations, e ops.Backend) {
 		}
 		for i := range b.N {
 			ins, sides := inputs(i)
-			dys, dus := a.tailSlots(i, outMax, upMax)
+			dys, dus := a.tailSlots(i, outMax, z1, z2)
 			dOut := dys[:oplane]
 			if layer < k {
 				dOut = dus[layer][:cv.cout*sides[layer]*sides[layer]]

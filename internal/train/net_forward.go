@@ -144,7 +144,7 @@ func (a *activations) layout(c ipt.Config, N int, be ops.Backend, save, scratch 
 	if N >= 2 {
 		a.contrast = scratch(N * L * N * L)
 	}
-	a.dHead, a.dTail = scratch(N*4*tile), scratch(N*(out+2*up))
+	a.dHead, a.dTail = scratch(N*4*tile), scratch(N*(out+z1+z2))
 	a.lanes = []*lane{{conv: a.conv, tmp: a.tmp[:min(tile, len(a.tmp))], up: a.up, dc1: a.dc1, dc2: a.dc2}}
 }
 
@@ -159,10 +159,12 @@ func (a *activations) headSlots(s, tile int) (dr2, da [2][]float32) {
 }
 
 // tailSlots returns sample s's kept output gradients of its tail's convs:
-// the last conv's (dy, out values) and each upsampler's (du[j], up).
-func (a *activations) tailSlots(s, out, up int) (dy []float32, du [2][]float32) {
-	t := a.dTail[s*(out+2*up) : (s+1)*(out+2*up)]
-	return t[:out], [2][]float32{t[out : out+up], t[out+up : out+2*up]}
+// the last conv's (dy, out values) and each upsampler's (du[j], z1 and z2
+// values: an upsampler's output has as many values as its shuffle's).
+func (a *activations) tailSlots(s, out, z1, z2 int) (dy []float32, du [2][]float32) {
+	n := out + z1 + z2
+	t := a.dTail[s*n : (s+1)*n]
+	return t[:out], [2][]float32{t[out : out+z1], t[out+z1:]}
 }
 
 // newActivations sizes the buffers of a forward and backward pass of N
@@ -383,8 +385,10 @@ func addQuery(q, t, qpos []float32, e ops.Backend) {
 // and the attention caches, each Q, K, V and context [N·L, d] and the
 // probabilities [N·heads·L²], as ops.AttentionCache.Bytes counts), and the scratch both passes use besides
 // (token-sized buffers, im2col, the contrastive similarities [N·L]², the
-// heads' and tails' kept gradients). On the CPU with T threads, T−1 more
-// lanes of per-sample conv scratch (persample.go; a few MB each) come on top.
+// heads' and tails' kept gradients). On the CPU with T threads, up to T−1
+// more lanes of per-sample conv scratch (persample.go: an im2col, an
+// upsampler's output and two tail maps; 43 MB each at the released size)
+// come on top.
 func ActivationBytes(c ipt.Config, N int) (saved, scratch int64) {
 	var a activations
 	var ns, nc int64

@@ -255,8 +255,11 @@ func TestContrastiveChangesGradients(t *testing.T) {
 	checkNetGrads(t, n, "contrastive", ref, 3e-4, 2e-4, 1e-2)
 }
 
+// TestForwardBackwardThreads: the loss and gradients are the same bits on
+// any number of threads, for every kind of tail; 7 threads over 3 samples
+// give the per-sample workers 2 threads each (persample.go).
 func TestForwardBackwardThreads(t *testing.T) {
-	cfg := ipt.Config{NFeats: 8, PatchSize: 12, PatchDim: 3, NumHeads: 4, EncLayers: 2, DecLayers: 2, Scales: []int{3, 4}}
+	cfg := ipt.Config{NFeats: 8, PatchSize: 12, PatchDim: 3, NumHeads: 4, EncLayers: 2, DecLayers: 2, Scales: []int{3, 4, 1, 2}}
 	n, err := NewNet(cfg, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +268,7 @@ func TestForwardBackwardThreads(t *testing.T) {
 		b := randomBatch(cfg, task, 3, 0, 255, nil, 9)
 		var ref []float32
 		var refLoss Loss
-		for _, threads := range []int{1, 2, 3} {
+		for _, threads := range []int{1, 2, 3, 7} {
 			n.ZeroGrads()
 			loss, err := n.ForwardBackward(b, 0.1, 0.07, ops.Exec{Threads: threads})
 			if err != nil {

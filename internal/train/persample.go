@@ -46,16 +46,17 @@ func (a *activations) lane(w int) *lane {
 
 // parallel runs f(i, e, lane) for i in [0, n): in order on e itself with
 // lane 0, unless e is the CPU with several threads, when up to that many
-// goroutines take the i in turn, each with a one-thread CPU and a lane of
-// its own. The calls for different i must write different buffers.
+// goroutines take the i in turn, each with a CPU of its share of the
+// threads (one, unless there are more threads than i) and a lane of its
+// own. The calls for different i must write different buffers.
 func (a *activations) parallel(n int, e ops.Backend, f func(i int, e ops.Backend, l *lane)) {
-	workers := 1
+	threads, workers := 1, 1
 	if ex, ok := e.(ops.Exec); ok {
-		workers = ex.Threads
-		if workers <= 0 {
-			workers = ops.Threads()
+		threads = ex.Threads
+		if threads <= 0 {
+			threads = ops.Threads()
 		}
-		workers = min(workers, n)
+		workers = min(threads, n)
 	}
 	if workers <= 1 {
 		for i := range n {
@@ -64,11 +65,12 @@ func (a *activations) parallel(n int, e ops.Backend, f func(i int, e ops.Backend
 		return
 	}
 	a.lane(workers - 1) // made here, not by the workers
+	each := ops.Exec{Threads: threads / workers}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				f(i, ops.Exec{Threads: 1}, a.lanes[w])
+				f(i, each, a.lanes[w])
 			}
 		})
 	}

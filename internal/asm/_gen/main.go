@@ -38,8 +38,8 @@ var (
 
 // half is s's tile at half its width (one vector a row): the driver runs it
 // on the last sliver of B when at most NR/2 of its columns are in C (the
-// attention's 48- and 36-wide head products end in one), where the full
-// tile would spend half or more of its FMAs on padding.
+// attention's 36-wide head products end in one, and on AVX-512 the 48-wide
+// too), where the full tile would spend half or more of its FMAs on padding.
 func half(s isa) isa {
 	s.nv /= 2
 	return s
