@@ -10,7 +10,8 @@ import (
 // output channels, whose products are too small to share well between
 // threads (split over 2 threads, the small config's heads and tails took
 // 40% longer than on one). So on the CPU the samples run side by side
-// instead, each on one thread with scratch of its own (a lane). Each
+// instead, each on one thread (its share, with more threads than samples)
+// with scratch of its own (a lane). Each
 // sample's ops are those of the sequential loop and write only that
 // sample's buffers, so the bits are the same on any number of threads.
 //
