@@ -73,15 +73,14 @@ func (c *evalCmd) Run() error {
 		return usageError{errors.New("--num-heads and --threads must not be negative")}
 	}
 	baseline := c.Weights == "bicubic" || c.Weights == "identity"
+	ens := ensembleOf(c.Ensemble, c.Flips)
 	switch {
 	case c.Weights == "bicubic" && task.Scale == 1:
 		return usageError{fmt.Errorf("--weights bicubic is an SR baseline; %s is a ×1 task (use identity)", task.Name)}
 	case c.Weights == "identity" && task.Scale > 1:
 		return usageError{fmt.Errorf("--weights identity passes the input through; %s upscales (use bicubic)", task.Name)}
-	case baseline && c.Ensemble:
-		return usageError{fmt.Errorf("--ensemble applies to a model, not to --weights %s", c.Weights)}
-	case baseline && c.Flips:
-		return usageError{fmt.Errorf("--flips applies to a model, not to --weights %s", c.Weights)}
+	case baseline && ens != ipt.NoEnsemble:
+		return usageError{fmt.Errorf("%s applies to a model, not to --weights %s", ensembleFlag(ens), c.Weights)}
 	}
 	pairs, err := evalPairs(c.Data, task)
 	if err != nil {
@@ -115,7 +114,7 @@ func (c *evalCmd) Run() error {
 		}
 		defer release()
 		restore = func(ctx context.Context, in *ipt.Image) (*ipt.Image, error) {
-			out, err := r.Restore(ctx, in, ipt.Tiling(c.Tiling), ensembleOf(c.Ensemble, c.Flips))
+			out, err := r.Restore(ctx, in, ipt.Tiling(c.Tiling), ens)
 			if err != nil {
 				return nil, err
 			}

@@ -53,6 +53,17 @@ func ensembleOf(x8, flips bool) ipt.Ensemble {
 	return ipt.NoEnsemble
 }
 
+// ensembleFlag is the flag that asks for e, "" for none.
+func ensembleFlag(e ipt.Ensemble) string {
+	switch e {
+	case ipt.EnsembleX8:
+		return "--ensemble"
+	case ipt.EnsembleFlips:
+		return "--flips"
+	}
+	return ""
+}
+
 // job is what a command asks for: a task and how to find its head.
 type job struct {
 	command string // sr, denoise or derain, for messages
@@ -342,11 +353,8 @@ func (f *restoreFlags) budget(r *ipt.Runner, pic *imageio.Picture, out *imageio.
 		if tiling == ipt.TilingOfficial {
 			what, instead = append(what, "--tiling official"), append(instead, "--tiling blend")
 		}
-		if f.Ensemble {
-			what, instead = append(what, "--ensemble"), append(instead, "without --ensemble")
-		}
-		if f.Flips {
-			what, instead = append(what, "--flips"), append(instead, "without --flips")
+		if flag := ensembleFlag(ens); flag != "" {
+			what, instead = append(what, flag), append(instead, "without "+flag)
 		}
 		if s := need(ipt.TilingBlend, ipt.NoEnsemble, format); s <= memLimit {
 			return fmt.Errorf("--mem %s is too small for %s on this %s image, which holds the whole output (about %s besides the weights); %s, the output streams in about %s",

@@ -263,9 +263,7 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Backend) {
 	h := &p.heads[b.Task]
 	feat := a.dfeat // the head output is only needed until the tails; dfeat is free until the backward
 	a.parallel(N, e, func(s int, e ops.Backend, l *lane) {
-		conv := func(out, in []float32, cv convView, side int) {
-			e.Conv2d(out, in, cv.cin, side, side, cv.w, cv.b, cv.cout, cv.k, l.conv)
-		}
+		conv := convOn(e, l)
 		colour := a.colour[s*plane : (s+1)*plane]
 		f0, r1, f1, r2 := a.f0[s*tile:(s+1)*tile], a.r1[s*tile:(s+1)*tile], a.f1[s*tile:(s+1)*tile], a.r2[s*tile:(s+1)*tile]
 		f2 := feat[s*tile : (s+1)*tile]
@@ -279,9 +277,7 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Backend) {
 	s := t.scale
 	oplane := ipt.Colors * P * s * P * s
 	a.parallel(N, e, func(i int, e ops.Backend, l *lane) {
-		conv := func(out, in []float32, cv convView, side int) {
-			e.Conv2d(out, in, cv.cin, side, side, cv.w, cv.b, cv.cout, cv.k, l.conv)
-		}
+		conv := convOn(e, l)
 		r := a.r[i*tile : (i+1)*tile]
 		e.Fold(r, a.tok[i*L*d:(i+1)*L*d], C, P, P, c.PatchDim)
 		e.Add(r, feat[i*tile:(i+1)*tile])
@@ -301,6 +297,13 @@ func (n *Net) forward(b *Batch, a *activations, e ops.Backend) {
 		conv(y, cur, t.last, side)
 		conv(a.out[i*oplane:(i+1)*oplane], y, p.addMean, side)
 	})
+}
+
+// convOn returns a conv that runs on e with l's im2col scratch.
+func convOn(e ops.Backend, l *lane) func(out, in []float32, cv convView, side int) {
+	return func(out, in []float32, cv convView, side int) {
+		e.Conv2d(out, in, cv.cin, side, side, cv.w, cv.b, cv.cout, cv.k, l.conv)
+	}
 }
 
 // resBlock computes out = in + conv2(relu(conv1(in))), keeping the ReLU
