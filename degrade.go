@@ -12,7 +12,7 @@ import (
 )
 
 type degradeCmd struct {
-	Task    string `required:"" placeholder:"TASK" help:"What to synthesise: sr2, sr3, sr4 (MATLAB bicubic downscaling), dnN such as dn30 or dn50 (Gaussian noise of σ N), or derain (rain streaks)."`
+	Task    string `required:"" placeholder:"TASK" help:"What to synthesise: sr2, sr3, sr4 (MATLAB bicubic downscaling), dnN such as dn30 or dn50 (Gaussian noise of σ N), dnA-B (σ drawn from A to B), or derain (rain streaks)."`
 	Sigma   int    `placeholder:"N" help:"Noise level of a dn task, overriding its N (1 to 255)."`
 	Seed    uint64 `default:"1" placeholder:"N" help:"Seed of the noise or rain; the same seed gives the same output."`
 	Input   string `arg:"" name:"input" placeholder:"IN" help:"Clean image; - reads standard input."`

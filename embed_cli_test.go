@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -244,6 +245,23 @@ func TestBuiltinPrefersSpecialist(t *testing.T) {
 		}
 		if want := "ipt: weights: builtin:" + c.want + ".safetensors ("; !strings.HasPrefix(string(r.stderr), want) {
 			t.Errorf("%v: stderr %q, want it to start %q", c.args, r.stderr, want)
+		}
+	}
+	// A denoiser for a range of levels takes the levels in it that no
+	// specialist has, and those nearer its range than any specialist.
+	r := runIPT(t, nil, nil, "finetune", "--task", "dn10-60", "--weights", tinyModel, "--data", data,
+		"--steps", "1", "--batch", "2", "-q", "-o", filepath.Join(bdir, "c-dn10-60.safetensors"))
+	if r.code != 0 {
+		t.Fatalf("finetune dn10-60: exit %d: %s", r.code, r.stderr)
+	}
+	for sigma, want := range map[int]string{30: "b-dn30", 50: "a-dn50", 25: "c-dn10-60", 40: "c-dn10-60", 70: "c-dn10-60", 5: "c-dn10-60", 90: "c-dn10-60"} {
+		args := []string{"denoise", "--sigma", strconv.Itoa(sigma), "-v"}
+		r := runIPT(t, in, append(slices.Clone(home), benv...), args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		if w := "ipt: weights: builtin:" + want + ".safetensors ("; !strings.HasPrefix(string(r.stderr), w) {
+			t.Errorf("%v: stderr %q, want it to start %q", args, r.stderr, w)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ipt-go/ipt/internal/ipt"
@@ -174,22 +173,20 @@ func builtinFor(j job) (name string, m *ipt.Model, err error) {
 	return name, m, nil
 }
 
-// sigmaMiss is how far the noise level head was trained for is from j's:
-// 0 for every other task, and more than any known level's for a head whose
-// level the checkpoint does not record.
+// sigmaMiss ranks how well the noise levels head was trained for fit j's
+// (sigmaGap): 0 for every other task, and more than any known level's for a
+// head whose levels the checkpoint does not record.
 func sigmaMiss(c ipt.Config, head int, j job) int {
 	if j.scale > 1 || j.derain {
 		return 0
 	}
-	if head < len(c.TaskNames) {
-		if level, err := strconv.Atoi(strings.TrimPrefix(c.TaskNames[head], "dn")); err == nil {
-			return abs(level - j.sigma)
-		}
-	} else if slices.Equal(c.Scales, pretrainScales) {
-		for level, h := range releasedSigmaHeads {
-			if h == head {
-				return abs(level - j.sigma)
-			}
+	heads := namedSigmaHeads(c)
+	if len(c.TaskNames) == 0 && slices.Equal(c.Scales, pretrainScales) {
+		heads = releasedSigmaHeads
+	}
+	for _, h := range heads {
+		if h.head == head {
+			return sigmaGap(h, j.sigma)
 		}
 	}
 	return 1 << 20

@@ -148,6 +148,7 @@ func TestDegradeCompareBadInput(t *testing.T) {
 		{[]string{"degrade", "--task", "sr2", text, "-o", filepath.Join(dir, "x.png")}, 1, []string{text}},
 		{[]string{"degrade", "--task", "sr5", a, "-o", filepath.Join(dir, "x.png")}, 2, []string{"sr5", "sr2, sr3, sr4, dn30, dn50, derain"}},
 		{[]string{"degrade", "--task", "sr2", "--sigma", "20", a, "-o", filepath.Join(dir, "x.png")}, 2, []string{"--sigma"}},
+		{[]string{"degrade", "--task", "dn75-5", a, "-o", filepath.Join(dir, "x.png")}, 2, []string{"dn75-5", "A < B"}},
 		{[]string{"degrade", "--task", "dn30", a, "-o", a}, 1, []string{a, "input"}},
 		{[]string{"degrade", "--task", "dn30", a, "-o", b}, 1, []string{b, "--force"}},
 		{[]string{"degrade", "--task", "dn30", a, "-o", filepath.Join(dir, "x.xyz")}, 2, []string{"x.xyz"}},
@@ -276,6 +277,7 @@ func TestEvalBadInput(t *testing.T) {
 		{[]string{"eval", "--task", "dn30", "--weights", "bicubic", "--data", bad}, 2, []string{"bicubic"}},
 		{[]string{"eval", "--task", "sr2", "--weights", "identity", "--data", bad}, 2, []string{"identity"}},
 		{[]string{"eval", "--task", "sr7", "--weights", "bicubic", "--data", bad}, 2, []string{"sr7"}},
+		{[]string{"eval", "--task", "dn5-75", "--weights", "identity", "--data", noisy}, 2, []string{"dn5-75", "one noise level", "dn40"}},
 		{[]string{"eval", "--task", "sr2", "--weights", filepath.Join(dir, "none.pt"), "--data", bad}, 1, []string{"none.pt"}},
 	}
 	for _, c := range cases {

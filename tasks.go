@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ipt-go/ipt/internal/ipt"
+	"github.com/ipt-go/ipt/internal/synth"
 )
 
 type srCmd struct {
@@ -43,9 +44,6 @@ func (c *derainCmd) Run() error {
 // pretrainScales is the task layout of IPT_pretrain.pt (SPEC §2): 0 ×2,
 // 1 ×3, 2 ×4, 3 derain, 4 noise σ30, 5 noise σ50.
 var pretrainScales = []int{2, 3, 4, 1, 1, 1}
-
-// releasedSigmaHeads are the released layout's denoising heads by σ.
-var releasedSigmaHeads = map[int]int{30: 4, 50: 5}
 
 var releasedName = regexp.MustCompile(`(?i)^IPT_(sr[234]|denoise(\d+)|derain)\b`)
 
@@ -119,8 +117,8 @@ func chooseHead(c ipt.Config, j job, force int, file string) (head int, notes []
 }
 
 // namedTask picks the head of a checkpoint that names its tasks (ipt
-// train's): sr N for srN, derain for derain, and for denoising the dnN head
-// nearest to the asked σ.
+// train's): sr N for srN, derain for derain, and for denoising the dnN or
+// dnA-B head nearest to the asked σ (sigmaGap).
 func namedTask(c ipt.Config, j job, file string) (int, []string, error) {
 	want := ""
 	switch {
@@ -129,16 +127,8 @@ func namedTask(c ipt.Config, j job, file string) (int, []string, error) {
 	case j.derain:
 		want = "derain"
 	default:
-		levels := map[int]int{}
-		for t, name := range c.TaskNames {
-			if n, ok := strings.CutPrefix(name, "dn"); ok {
-				if level, err := strconv.Atoi(n); err == nil && c.Scales[t] == 1 {
-					levels[level] = t
-				}
-			}
-		}
-		if len(levels) > 0 {
-			t, note := nearestSigma(j.sigma, levels)
+		if heads := namedSigmaHeads(c); len(heads) > 0 {
+			t, note := nearestSigma(j.sigma, heads)
 			return t, note, nil
 		}
 	}
@@ -153,19 +143,62 @@ func namedTask(c ipt.Config, j job, file string) (int, []string, error) {
 	return 0, nil, usageError{fmt.Errorf("%s: the weights cannot serve %s; they were trained for %s", file, j.name, strings.Join(c.TaskNames, ", "))}
 }
 
-// nearestSigma picks the head trained for the level closest to sigma (ties
-// go to the stronger level), with a note when it is not an exact match.
-func nearestSigma(sigma int, heads map[int]int) (int, []string) {
-	best := -1
-	for level := range heads {
-		if best < 0 || abs(level-sigma) < abs(best-sigma) || (abs(level-sigma) == abs(best-sigma) && level > best) {
-			best = level
+// sigmaHead is a denoising head and the noise levels it was trained for:
+// one (lo == hi, dnN) or a range (dnA-B).
+type sigmaHead struct{ head, lo, hi int }
+
+// namedSigmaHeads lists the denoising heads of a checkpoint that names its
+// tasks.
+func namedSigmaHeads(c ipt.Config) []sigmaHead {
+	var heads []sigmaHead
+	for t, name := range c.TaskNames {
+		task, err := synth.ParseTask(name)
+		if err != nil || task.Rain || task.Scale != 1 || c.Scales[t] != 1 {
+			continue
+		}
+		hi := task.Sigma
+		if task.Blind() {
+			hi = task.SigmaMax
+		}
+		heads = append(heads, sigmaHead{t, int(task.Sigma), int(hi)})
+	}
+	return heads
+}
+
+// releasedSigmaHeads are the released layout's denoising heads.
+var releasedSigmaHeads = []sigmaHead{{4, 30, 30}, {5, 50, 50}}
+
+// sigmaGap ranks a head for noise of level sigma, lower being better: 0 for
+// a head trained at exactly that level, 1 for a range that holds it (a
+// specialist beats a generalist), and beyond that 2·distance+1.
+func sigmaGap(h sigmaHead, sigma int) int {
+	switch {
+	case h.lo == sigma && h.hi == sigma:
+		return 0
+	case h.lo <= sigma && sigma <= h.hi:
+		return 1
+	}
+	return 2*min(abs(h.lo-sigma), abs(h.hi-sigma)) + 1
+}
+
+// nearestSigma picks the head with the least sigmaGap (ties go to the
+// stronger level), with a note when it was trained neither for sigma nor
+// for a range that holds it.
+func nearestSigma(sigma int, heads []sigmaHead) (int, []string) {
+	best := heads[0]
+	for _, h := range heads[1:] {
+		if g, b := sigmaGap(h, sigma), sigmaGap(best, sigma); g < b || (g == b && h.hi > best.hi) {
+			best = h
 		}
 	}
-	if best != sigma {
-		return heads[best], []string{fmt.Sprintf("note: no head is trained for σ%d; using the σ%d head", sigma, best)}
+	if sigmaGap(best, sigma) > 1 {
+		level := fmt.Sprintf("σ%d", best.lo)
+		if best.hi != best.lo {
+			level = fmt.Sprintf("σ%d–%d", best.lo, best.hi)
+		}
+		return best.head, []string{fmt.Sprintf("note: no head is trained for σ%d; using the %s head", sigma, level)}
 	}
-	return heads[best], nil
+	return best.head, nil
 }
 
 // serves lists what a config can do, e.g. "sr×2 (head 0), ×1 tasks (heads 3, 4, 5)".
@@ -192,7 +225,7 @@ func serves(c ipt.Config) string {
 }
 
 // taskWords says a task name of ipt train as the command line does: sr4 is
-// "sr -x 4", dn50 "denoise σ50".
+// "sr -x 4", dn50 "denoise σ50", dn5-75 "denoise σ5-75".
 func taskWords(name string) string {
 	if n, ok := strings.CutPrefix(name, "sr"); ok {
 		return "sr -x " + n

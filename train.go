@@ -73,12 +73,12 @@ type trainCmd struct {
 	PatchDim int    `placeholder:"p" help:"Side of the patches that become tokens (overrides --config's)."`
 	Heads    int    `placeholder:"N" help:"Attention heads (overrides --config's)."`
 	Layers   int    `placeholder:"N" help:"Encoder and decoder layers, each (overrides --config's)."`
-	Tasks    string `default:"sr2,sr3,sr4,dn30,dn50,derain" placeholder:"LIST" help:"Tasks to train, one per step at random: sr2, sr3, sr4, dnN (Gaussian noise σ N), derain. Heads in the pre-training layout: sr2 sr3 sr4 derain dn30 dn50, or that order for a subset."`
+	Tasks    string `default:"sr2,sr3,sr4,dn30,dn50,derain" placeholder:"LIST" help:"Tasks to train, one per step at random: sr2, sr3, sr4, dnN (Gaussian noise σ N), dnA-B (σ drawn from A to B for each image: one denoiser for them all), derain. Heads in the pre-training layout: sr2 sr3 sr4 derain dn30 dn50, or that order for a subset."`
 	trainFlags
 }
 
 type finetuneCmd struct {
-	Task     string `placeholder:"TASK" help:"The task to fine-tune: sr2, sr3, sr4, dnN or derain. Its head, tail and query are kept; the others dropped."`
+	Task     string `placeholder:"TASK" help:"The task to fine-tune: sr2, sr3, sr4, dnN, dnA-B or derain. Its head, tail and query are kept; the others dropped."`
 	Weights  string `placeholder:"FILE" help:"Checkpoint to start from: the released .pt files or any checkpoint ipt loads."`
 	NumHeads int    `placeholder:"N" help:"Attention heads of --weights (default 12, or what a .safetensors file records)."`
 	trainFlags
@@ -219,6 +219,10 @@ func (c *finetuneCmd) Run(k *kong.Context) error {
 			return err
 		}
 		j := job{name: task.Name, scale: task.Scale, sigma: int(task.Sigma), derain: task.Rain}
+		if task.Blind() {
+			// Start from the head of the level nearest the range's middle.
+			j.sigma = int(task.Sigma+task.SigmaMax) / 2
+		}
 		head, err := selectTask(full.Config, j, -1, filepath.Base(c.Weights))
 		if err != nil {
 			return err

@@ -9,7 +9,8 @@
 #    internal/weights/builtin/NAME.safetensors;
 # 2. runs ipt eval with that file for every row of issue 9's targets table
 #    (Set5 ×2/×3/×4 and Set14 ×4 PSNR Y, CBSD68 σ50 (and σ30) PSNR RGB, Rain100L PSNR
-#    Y) whose task the model serves (its "tasks" metadata), default tiler,
+#    Y) whose task the model serves (its "tasks" metadata; a denoiser for a
+#    range of levels, dnA-B, at σ15, σ25 and σ70 of it instead), default tiler,
 #    without and (ENSEMBLE=1) with --ensemble (and for derain --flips);
 # 3. times each of its tasks, in seconds per megapixel of output, as a user runs it
 #    (the whole command: load, decode, restore, encode), with THREADS
@@ -83,15 +84,33 @@ tasks_of() {
   n=$(od -An -tu8 -N8 "$1" | tr -d ' ')
   head -c $((8 + n)) "$1" | tail -c "$n" | grep -o '"tasks":"[^"]*"' | cut -d'"' -f4
 }
-serves() { case ",$1," in *",$2,"*) return 0 ;; esac; return 1; }
+# serves TASKS TASK: whether a model trained for TASKS (comma-separated)
+# serves TASK: named there, or a level dnN within a range dnA-B named there.
+serves() {
+  case ",$1," in *",$2,"*) return 0 ;; esac
+  local n=${2#dn} t a b
+  [ "$n" != "$2" ] && [ -n "$n" ] && [ -z "${n//[0-9]/}" ] || return 1
+  for t in ${1//,/ }; do
+    case $t in
+      dn*-*) a=${t#dn}; b=${a#*-}; a=${a%-*}
+        [ "$n" -ge "$a" ] && [ "$n" -le "$b" ] && return 0 ;;
+    esac
+  done
+  return 1
+}
 
-# rows: task, test set, metric, as issue 9's targets table.
+# rows: task, test set, metric, as issue 9's targets table, and for a
+# denoiser of a range of levels (dnA-B) the levels in it that no specialist
+# serves.
 rows="sr2 Set5 psnr_y
 sr3 Set5 psnr_y
 sr4 Set5 psnr_y
 sr4 Set14 psnr_y
+dn15 CBSD68 psnr_rgb
+dn25 CBSD68 psnr_rgb
 dn30 CBSD68 psnr_rgb
 dn50 CBSD68 psnr_rgb
+dn70 CBSD68 psnr_rgb
 derain Rain100L psnr_y"
 
 # The timing inputs: sr2 on Set14's baboon (500×480 → 1000×960), sr3 and
@@ -128,6 +147,9 @@ while read -r name ckpt; do
   rows_json=""
   while read -r task set metric; do
     serves "$tasks" "$task" || continue
+    # A range model is scored at the levels it serves, not at 30 and 50,
+    # which the specialists take (unless it is named for them).
+    case ",$tasks," in *",$task,"*) ;; *) case $task in dn30|dn50) continue ;; esac ;; esac
     f=$tmp/$name-$task-$set.json
     "$ipt" eval --task "$task" --weights "$model" --data "$data/$set" --threads "$threads" --seed "$seed" --json > "$f"
     psnr=$(json_num "mean_$metric" "$f")
@@ -153,8 +175,12 @@ while read -r name ckpt; do
 
   echo "== $name: seconds per output megapixel (threads $threads, default tiler)"
   times_json=""
+  timed=""
   for task in sr2 sr3 sr4 dn30 dn50 derain; do
     serves "$tasks" "$task" || continue
+    # One denoising time per model: a range model serves both levels alike.
+    case $task in dn*) case $timed in *dn*) continue ;; esac ;; esac
+    timed="$timed $task"
     case $task in
       sr2) in=$baboon cmd=(sr -x 2) ;;
       sr*) in=$tmp/small.png cmd=(sr -x "${task#sr}") ;;

@@ -277,13 +277,15 @@ func TestParseTask(t *testing.T) {
 		"dn30": {Name: "dn30", Scale: 1, Sigma: 30}, "dn50": {Name: "dn50", Scale: 1, Sigma: 50},
 		"dn1": {Name: "dn1", Scale: 1, Sigma: 1}, "dn255": {Name: "dn255", Scale: 1, Sigma: 255},
 		"derain": {Name: "derain", Scale: 1, Rain: true},
+		"dn5-75": {Name: "dn5-75", Scale: 1, Sigma: 5, SigmaMax: 75}, "dn0-255": {Name: "dn0-255", Scale: 1, Sigma: 0, SigmaMax: 255},
 	} {
 		got, err := ParseTask(name)
 		if err != nil || got != want {
 			t.Errorf("ParseTask(%q) = %+v, %v; want %+v", name, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "sr5", "sr1", "dn0", "dn256", "dn", "dn-5", "dn030", "dn3.5", "SR2", "rain"} {
+	for _, bad := range []string{"", "sr5", "sr1", "dn0", "dn256", "dn", "dn-5", "dn030", "dn3.5", "SR2", "rain",
+		"dn5-5", "dn75-5", "dn5-", "dn-", "dn05-75", "dn5-256", "dn5-75-80", "dn-5-75"} {
 		if _, err := ParseTask(bad); err == nil {
 			t.Errorf("ParseTask(%q) accepted", bad)
 		} else if !strings.Contains(err.Error(), "task") {
@@ -319,4 +321,42 @@ func TestDegrade(t *testing.T) {
 	if got := Degrade(Task{Name: "derain", Scale: 1, Rain: true}, im, seed()); !equal(got, AddRain(im, seed())) {
 		t.Error("derain is not AddRain")
 	}
+	// dnA-B: a level from [A, B], drawn first, then the noise.
+	blind, _ := ParseTask("dn5-75")
+	r := seed()
+	if got := Degrade(blind, im, seed()); !equal(got, AddNoise(im, 5+70*r.Float64(), r)) {
+		t.Error("dn5-75 is not AddNoise at a level drawn from [5, 75]")
+	}
+	// Each image its own level: the noise's spread differs between draws
+	// and stays within the range.
+	flat := flatImage(64, 64, 128)
+	r = seed()
+	lo, hi := 255.0, 0.0
+	for range 20 {
+		s := noiseStd(Degrade(blind, flat, r), flat)
+		lo, hi = min(lo, s), max(hi, s)
+	}
+	if lo < 5*0.9 || hi > 75*1.1 || hi-lo < 20 {
+		t.Errorf("dn5-75: noise σ of 20 images from %.1f to %.1f; want spread over [5, 75]", lo, hi)
+	}
+}
+
+// flatImage is an h×w image of one grey level.
+func flatImage(h, w int, v float32) *ipt.Image {
+	im := ipt.NewImage(h, w)
+	for i := range im.Pix {
+		im.Pix[i] = v
+	}
+	return im
+}
+
+// noiseStd is the standard deviation of noisy − clean.
+func noiseStd(noisy, clean *ipt.Image) float64 {
+	var s, s2 float64
+	for i, v := range noisy.Pix {
+		d := float64(v - clean.Pix[i])
+		s, s2 = s+d, s2+d*d
+	}
+	n := float64(len(noisy.Pix))
+	return math.Sqrt(s2/n - (s/n)*(s/n))
 }
