@@ -72,7 +72,7 @@ func (c *evalCmd) Run() error {
 	if task.Blind() {
 		// The benchmarks score one level at a time; a model trained for a
 		// range is scored at each level of it that matters.
-		return usageError{fmt.Errorf("--task %s: evaluate one noise level at a time (dnN, such as dn%d)", c.Task, int(task.Sigma+task.SigmaMax)/2)}
+		return usageError{fmt.Errorf("--task %s: evaluate one noise level at a time (dnN, such as dn%d)", c.Task, int(task.Level()))}
 	}
 	if c.NumHeads < 0 || c.Threads < 0 {
 		return usageError{errors.New("--num-heads and --threads must not be negative")}

@@ -218,11 +218,8 @@ func (c *finetuneCmd) Run(k *kong.Context) error {
 		if err != nil {
 			return err
 		}
-		j := job{name: task.Name, scale: task.Scale, sigma: int(task.Sigma), derain: task.Rain}
-		if task.Blind() {
-			// Start from the head of the level nearest the range's middle.
-			j.sigma = int(task.Sigma+task.SigmaMax) / 2
-		}
+		// A range starts from the head of the level nearest its middle.
+		j := job{name: task.Name, scale: task.Scale, sigma: int(task.Level()), derain: task.Rain}
 		head, err := selectTask(full.Config, j, -1, filepath.Base(c.Weights))
 		if err != nil {
 			return err

@@ -292,6 +292,9 @@ func TestParseTask(t *testing.T) {
 			t.Errorf("ParseTask(%q): error %q does not say what it wanted", bad, err)
 		}
 	}
+	if b, d := (Task{Sigma: 5, SigmaMax: 75}), (Task{Sigma: 30}); b.Level() != 40 || d.Level() != 30 {
+		t.Errorf("Level: dn5-75 %g, dn30 %g; want 40 and 30", b.Level(), d.Level())
+	}
 	if _, err := ParseTask("sr9"); err == nil || !strings.Contains(err.Error(), TaskNames) {
 		t.Errorf("ParseTask(sr9): %v; want the valid names listed", err)
 	}
@@ -329,7 +332,7 @@ func TestDegrade(t *testing.T) {
 	}
 	// Each image its own level: the noise's spread differs between draws
 	// and stays within the range.
-	flat := flatImage(64, 64, 128)
+	flat := constImage(64, 64, 128)
 	r = seed()
 	lo, hi := 255.0, 0.0
 	for range 20 {
@@ -339,15 +342,6 @@ func TestDegrade(t *testing.T) {
 	if lo < 5*0.9 || hi > 75*1.1 || hi-lo < 20 {
 		t.Errorf("dn5-75: noise σ of 20 images from %.1f to %.1f; want spread over [5, 75]", lo, hi)
 	}
-}
-
-// flatImage is an h×w image of one grey level.
-func flatImage(h, w int, v float32) *ipt.Image {
-	im := ipt.NewImage(h, w)
-	for i := range im.Pix {
-		im.Pix[i] = v
-	}
-	return im
 }
 
 // noiseStd is the standard deviation of noisy − clean.

@@ -28,6 +28,14 @@ type Task struct {
 // Blind reports whether t is denoising at levels drawn from a range (dnA-B).
 func (t Task) Blind() bool { return t.SigmaMax > 0 }
 
+// Level is the noise level of dnN, or the middle of dnA-B's range.
+func (t Task) Level() float64 {
+	if t.Blind() {
+		return (t.Sigma + t.SigmaMax) / 2
+	}
+	return t.Sigma
+}
+
 // TaskNames are the tasks of the paper's pre-training, in its order.
 const TaskNames = "sr2, sr3, sr4, dn30, dn50, derain"
 
