@@ -78,9 +78,10 @@ type trainCmd struct {
 }
 
 type finetuneCmd struct {
-	Task     string `placeholder:"TASK" help:"The task to fine-tune: sr2, sr3, sr4, dnN, dnA-B or derain. Its head, tail and query are kept; the others dropped."`
-	Weights  string `placeholder:"FILE" help:"Checkpoint to start from: the released .pt files or any checkpoint ipt loads."`
-	NumHeads int    `placeholder:"N" help:"Attention heads of --weights (default 12, or what a .safetensors file records)."`
+	Task      string `placeholder:"TASK" help:"The task to fine-tune: sr2, sr3, sr4, dnN, dnA-B or derain. Its head, tail and query are kept; the others dropped."`
+	Weights   string `placeholder:"FILE" help:"Checkpoint to start from: the released .pt files or any checkpoint ipt loads."`
+	NumHeads  int    `placeholder:"N" help:"Attention heads of --weights (default 12, or what a .safetensors file records)."`
+	AddLayers int    `placeholder:"K" help:"Make the model deeper: K more encoder and K more decoder layers after those of --weights, each starting as the identity (so training starts from what --weights computes) and initialised by --seed."`
 	trainFlags
 }
 
@@ -190,8 +191,11 @@ func (c *finetuneCmd) Run(k *kong.Context) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	if c.NumHeads < 0 {
-		return usageError{errors.New("--num-heads must not be negative")}
+	if c.NumHeads < 0 || c.AddLayers < 0 {
+		return usageError{errors.New("--num-heads and --add-layers must not be negative")}
+	}
+	if c.AddLayers > 0 && c.Resume != "" {
+		return usageError{errors.New("--add-layers makes a new model from --weights; --resume continues one as it is")}
 	}
 	var net *train.Net
 	var adam *train.Adam
@@ -226,6 +230,11 @@ func (c *finetuneCmd) Run(k *kong.Context) error {
 		}
 		if net, err = full.KeepTask(head); err != nil {
 			return err
+		}
+		if c.AddLayers > 0 {
+			if net, err = net.AddLayers(c.AddLayers, c.Seed); err != nil {
+				return err
+			}
 		}
 		net.Config.TaskNames = []string{task.Name}
 	}

@@ -264,3 +264,40 @@ func (n *Net) KeepTask(t int) (*Net, error) {
 	}
 	return out, nil
 }
+
+// AddLayers returns a deeper copy of the net for fine-tuning: k more
+// encoder and k more decoder layers after its own, each starting as the
+// identity. IPT's layers are pre-norm residual blocks (x + attn(norm(x)),
+// x + ffn(norm(x))), so a layer whose attention output projections and
+// second feed-forward layer are zero passes x through unchanged: the deeper
+// net computes exactly what n computes. The new layers' other weights are
+// initialised as NewNet(…, seed) initialises them, which gives the zeroed
+// projections non-zero gradients from the first step. n's tensors are
+// copied; gradients start at zero.
+func (n *Net) AddLayers(k int, seed uint64) (*Net, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("add layers: %d, must be at least 1", k)
+	}
+	cfg := n.Config
+	cfg.EncLayers += k
+	cfg.DecLayers += k
+	out, err := NewNet(cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	for _, key := range out.keys {
+		dst, _ := out.Tensor(key)
+		if src, _ := n.Tensor(key); src != nil {
+			if len(src) != len(dst) {
+				return nil, fmt.Errorf("add layers: %s has %d values, want %d", key, len(src), len(dst))
+			}
+			copy(dst, src)
+			continue
+		}
+		// A tensor of a new layer: zero the ones that write into the residual.
+		if strings.HasSuffix(key, ".out_proj.weight") || strings.Contains(key, ".linear2.") {
+			clear(dst)
+		}
+	}
+	return out, nil
+}

@@ -187,3 +187,64 @@ func TestKeepTask(t *testing.T) {
 		t.Error("KeepTask(6) of a 6-task net succeeded")
 	}
 }
+
+// TestAddLayers checks that the deeper net of AddLayers computes exactly what
+// the net it came from computes, and that its new layers learn: their zeroed
+// projections get gradients in the first step.
+func TestAddLayers(t *testing.T) {
+	n, _ := loadTinyNet(t)
+	one, err := n.KeepTask(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deep, err := one.AddLayers(2, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deep.Config.EncLayers != one.Config.EncLayers+2 || deep.Config.DecLayers != one.Config.DecLayers+2 {
+		t.Fatalf("layers %d+%d from %d+%d", deep.Config.EncLayers, deep.Config.DecLayers, one.Config.EncLayers, one.Config.DecLayers)
+	}
+	cases, err := weights.Load(filepath.Join(tinyDir, "cases.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cases.Tensors["patch.input"]
+	e := ops.Exec{Threads: 1}
+	m0, err := one.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := deep.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(modelForward(t, m1, 0, in.F32, in.Shape[0], e), modelForward(t, m0, 0, in.F32, in.Shape[0], e)) {
+		t.Error("the deeper net's output differs from the net it grew from")
+	}
+
+	// One step: every tensor of a new layer that writes into the residual
+	// has a gradient.
+	deep.ZeroGrads()
+	if _, err := deep.ForwardBackward(randomBatch(deep.Config, 0, 2, 0, 255, nil, 3), 0.1, 0.07, e); err != nil {
+		t.Fatal(err)
+	}
+	last := deep.Config.EncLayers - 1
+	for _, key := range []string{
+		fmt.Sprintf("body.encoder.layers.%d.self_attn.out_proj.weight", last),
+		fmt.Sprintf("body.encoder.layers.%d.linear2.weight", last),
+		fmt.Sprintf("body.decoder.layers.%d.multihead_attn.out_proj.weight", last),
+		fmt.Sprintf("body.decoder.layers.%d.linear2.bias", last),
+	} {
+		v, _ := deep.Tensor(key)
+		g, _ := deep.GradTensor(key)
+		if v == nil || slices.ContainsFunc(v, func(x float32) bool { return x != 0 }) {
+			t.Errorf("%s: missing or not zero", key)
+		}
+		if !slices.ContainsFunc(g, func(x float32) bool { return x != 0 }) {
+			t.Errorf("%s: no gradient after a step", key)
+		}
+	}
+	if _, err := one.AddLayers(0, 7); err == nil {
+		t.Error("AddLayers(0) succeeded")
+	}
+}
