@@ -105,6 +105,8 @@ func TestTrainBadInput(t *testing.T) {
 		{microArgs(good, "--steps", "1", "--batch", "1", "-o", filepath.Join(out, "a.safetensors")), 2, []string{"--batch 1", "contrastive"}},
 		{[]string{"train", "--data", good, "--resume", tinyModel, "-o", filepath.Join(out, "a.safetensors")}, 2, []string{"model.pt", "no training state"}},
 		{[]string{"finetune", "--data", good, "--task", "sr5", "--weights", tinyModel, "-o", filepath.Join(out, "a.safetensors")}, 2, []string{"sr5"}},
+		{[]string{"finetune", "--data", good, "--task", "sr2", "--weights", tinyModel, "--add-layers=-1", "-o", filepath.Join(out, "a.safetensors")}, 2, []string{"--add-layers", "negative"}},
+		{[]string{"finetune", "--data", good, "--resume", filepath.Join(out, "b.safetensors"), "--add-layers", "1", "-o", filepath.Join(out, "a.safetensors")}, 2, []string{"--add-layers", "--resume"}},
 	} {
 		r := runIPT(t, nil, nil, tc.args...)
 		if r.code != tc.code {
@@ -157,6 +159,24 @@ func TestFinetune(t *testing.T) {
 	}
 	if r := runIPT(t, writePNG(t, "", 9, 7, false), nil, "denoise", "--sigma", "30", "--weights", out); r.code != 0 {
 		t.Errorf("denoise with the finetuned checkpoint: exit %d: %s", r.code, r.stderr)
+	}
+
+	// --add-layers: one more encoder and decoder layer, recorded in the
+	// checkpoint, which the restoring commands then run.
+	deep := filepath.Join(t.TempDir(), "deep.safetensors")
+	r = runIPT(t, nil, nil, "finetune", "--task", "dn30", "--weights", tinyModel, "--add-layers", "1", "--data", data, "--steps", "1", "--batch", "2", "-q", "-o", deep)
+	if r.code != 0 {
+		t.Fatalf("finetune --add-layers 1: exit %d: %s", r.code, r.stderr)
+	}
+	d, _, _, err := train.ReadCheckpoint(deep, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Config.EncLayers != full.Config.EncLayers+1 || d.Config.DecLayers != full.Config.DecLayers+1 {
+		t.Errorf("finetune --add-layers 1: layers %d+%d from %d+%d", d.Config.EncLayers, d.Config.DecLayers, full.Config.EncLayers, full.Config.DecLayers)
+	}
+	if r := runIPT(t, writePNG(t, "", 9, 7, false), nil, "denoise", "--sigma", "30", "--weights", deep); r.code != 0 {
+		t.Errorf("denoise with the deepened checkpoint: exit %d: %s", r.code, r.stderr)
 	}
 }
 
