@@ -7,41 +7,48 @@ import (
 	"github.com/ipt-go/ipt/internal/ipt"
 )
 
-// The rain generator's ranges, each drawn once per image. They are
+// The rain generator's ranges. The angle, the longest streak, the density,
+// the brightness and the width are drawn once per image; each drop then
+// draws its own length, strength and width within them. They are
 // calibrated so that rainy-vs-clean PSNR (Y) over Rain100L's clean images
 // averages what the dataset's own pairs give (26.90 dB; see
 // TestRainCalibration for the figure this generator gives).
 const (
 	rainMaxAngle   = 30 * math.Pi / 180 // streaks within ±30° of vertical
-	rainMinLength  = 20                 // streak length in pixels
+	rainMinLength  = 20                 // an image's longest streak, in pixels
 	rainMaxLength  = 60                 //
-	rainMinDensity = 0.0020             // streaks per pixel
+	rainMinDensity = 0.0020             // drops per pixel
 	rainMaxDensity = 0.0050             //
-	rainMinBright  = 66                 // a streak's peak on 0..255
-	rainMaxBright  = 146                //
+	rainMinBright  = 68                 // a full-strength streak's peak on 0..255
+	rainMaxBright  = 156                //
+	rainMinWidth   = 0.3                // σ of a streak's cross profile, in pixels
+	rainMaxWidth   = 0.9                //
 )
 
 // AddRain returns img with synthetic rain streaks added and the sum clipped
-// to 255, in the spirit of the JORDER/Rain100L synthesis: drops at random
-// positions, each motion-blurred along a common random angle (±30° from
-// vertical) into a thin streak of a common random length, with a random
-// density and brightness per image and a random strength per drop. A drop
-// is spread along its segment with a sine profile (bright in the middle,
-// fading at the ends) and softened across it by a 3-tap blur. The same
-// streak layer, slightly bluish white, is added to every channel, so rain
-// only ever brightens. All draws come from rng, so a seeded rng gives the
-// same rain every time.
+// to 255, in the spirit of the Photoshop-style synthesis of Rain100L: drops
+// at random positions, each motion-blurred along a common random angle (±30°
+// from vertical) into a streak. Within an image the streaks differ as real
+// ones do: each drop draws its length (from a quarter of the image's longest
+// streak up to it), its strength and its width (around the image's width),
+// so short bright drops lie among long faint streaks. A drop is spread along
+// its segment with a sine profile (bright in the middle, fading at the ends)
+// and across it with a Gaussian profile. The same streak layer, slightly
+// bluish white, is added to every channel, so rain only ever brightens. All
+// draws come from rng, so a seeded rng gives the same rain every time.
 func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 	h, w := img.H, img.W
 	angle := (2*rng.Float64() - 1) * rainMaxAngle
-	length := rainMinLength + rng.Float64()*(rainMaxLength-rainMinLength)
+	longest := rainMinLength + rng.Float64()*(rainMaxLength-rainMinLength)
 	density := rainMinDensity + rng.Float64()*(rainMaxDensity-rainMinDensity)
 	bright := rainMinBright + rng.Float64()*(rainMaxBright-rainMinBright)
-	dx, dy := math.Sin(angle), math.Cos(angle)
+	width := rainMinWidth + rng.Float64()*(rainMaxWidth-rainMinWidth)
+	dx, dy := math.Sin(angle), math.Cos(angle) // along the streak
+	ax, ay := dy, -dx                          // across it
 
 	// Drops are placed over the image grown by the streak's reach, so
 	// streaks enter across the borders as in a real photograph.
-	reachX, reachY := length/2*math.Abs(dx), length/2*dy
+	reachX, reachY := longest/2*math.Abs(dx)+3*rainMaxWidth, longest/2*dy+3*rainMaxWidth
 	areaW, areaH := float64(w)+2*reachX, float64(h)+2*reachY
 	n := int(math.Round(density * areaW * areaH))
 	layer := make([]float64, h*w)
@@ -58,35 +65,37 @@ func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 			}
 		}
 	}
-	const step = 0.5 // along the streak, in pixels
-	steps := int(length / step)
+	const step = 0.5 // along and across the streak, in pixels
+	var across []float64
 	for range n {
 		cx := rng.Float64()*areaW - reachX
 		cy := rng.Float64()*areaH - reachY
-		v := bright * (0.5 + 0.5*rng.Float64())
-		for s := 0; s <= steps; s++ {
-			t := float64(s)/float64(steps) - 0.5 // −½..½ along the streak
-			profile := math.Cos(math.Pi * t)     // the drop's motion blur: fades at the ends
-			splat(cx+t*length*dx, cy+t*length*dy, v*profile*step)
+		length := longest * (1 + 3*rng.Float64()) / 4
+		v := bright * (0.3 + 0.7*rng.Float64())
+		sigma := width * (0.6 + 0.8*rng.Float64())
+		// The cross profile peaks at 1, so a wider drop is a heavier one.
+		k := int(math.Ceil(2.5 * sigma / step))
+		across = across[:0]
+		for j := -k; j <= k; j++ {
+			o := float64(j) * step
+			across = append(across, math.Exp(-o*o/(2*sigma*sigma))*step)
 		}
-	}
-	// Soften across the streaks (they are near vertical: across is
-	// horizontal), keeping them about two pixels wide.
-	soft := make([]float64, h*w)
-	for y := range h {
-		row := layer[y*w : (y+1)*w]
-		for x := range row {
-			s := 0.7 * row[x]
-			s += 0.15 * row[max(x-1, 0)]
-			s += 0.15 * row[min(x+1, w-1)]
-			soft[y*w+x] = s
+		steps := int(length / step)
+		for s := 0; s <= steps; s++ {
+			t := float64(s)/float64(max(steps, 1)) - 0.5 // −½..½ along the streak
+			along := v * math.Cos(math.Pi*t) * step      // the drop's motion blur: fades at the ends
+			px, py := cx+t*length*dx, cy+t*length*dy
+			for j, g := range across {
+				o := float64(j-k) * step
+				splat(px+o*ax, py+o*ay, along*g)
+			}
 		}
 	}
 	tint := [3]float64{0.96, 0.98, 1} // rain catches the sky's light
 	out := ipt.NewImage(h, w)
 	for c := range ipt.Colors {
 		for i, v := range img.Pix[c*h*w : (c+1)*h*w] {
-			out.Pix[c*h*w+i] = float32(min(float64(v)+tint[c]*soft[i], 255))
+			out.Pix[c*h*w+i] = float32(min(float64(v)+tint[c]*layer[i], 255))
 		}
 	}
 	return out
