@@ -7,39 +7,41 @@ import (
 	"github.com/ipt-go/ipt/internal/ipt"
 )
 
-// The rain generator's ranges. The angle, the longest streak, the density,
+// The rain generator's ranges. The angle, the streak length, the density,
 // the brightness and the width are drawn once per image; each drop then
-// draws its own length, strength and width within them. They are
-// calibrated so that rainy-vs-clean PSNR (Y) over Rain100L's clean images
-// averages what the dataset's own pairs give (26.90 dB; see
-// TestRainCalibration for the figure this generator gives).
+// draws its own strength and width around them. They are calibrated so
+// that rainy-vs-clean PSNR (Y) over Rain100L's clean images averages what
+// the dataset's own pairs give (26.90 dB; see TestRainCalibration for the
+// figure this generator gives).
 const (
 	rainMaxAngle   = 30 * math.Pi / 180 // streaks within ±30° of vertical
-	rainMinLength  = 20                 // an image's longest streak, in pixels
+	rainMinLength  = 20                 // streak length (the motion blur's), in pixels
 	rainMaxLength  = 60                 //
-	rainMinDensity = 0.0020             // drops per pixel
-	rainMaxDensity = 0.0050             //
-	rainMinBright  = 68                 // a full-strength streak's peak on 0..255
-	rainMaxBright  = 156                //
+	rainMinDensity = 0.0030             // drops per pixel
+	rainMaxDensity = 0.0075             //
+	rainMinBright  = 56                 // a full-strength streak's peak on 0..255
+	rainMaxBright  = 130                //
 	rainMinWidth   = 0.3                // σ of a streak's cross profile, in pixels
 	rainMaxWidth   = 0.9                //
+	rainThreshold  = 0.25               // levels: the part of a streak's peak cut away
 )
 
 // AddRain returns img with synthetic rain streaks added and the sum clipped
 // to 255, in the spirit of the Photoshop-style synthesis of Rain100L: drops
 // at random positions, each motion-blurred along a common random angle (±30°
-// from vertical) into a streak. Within an image the streaks differ as real
-// ones do: each drop draws its length (from a quarter of the image's longest
-// streak up to it), its strength and its width (around the image's width),
-// so short bright drops lie among long faint streaks. A drop is spread along
-// its segment with a sine profile (bright in the middle, fading at the ends)
-// and across it with a Gaussian profile. The same streak layer, slightly
-// bluish white, is added to every channel, so rain only ever brightens. All
-// draws come from rng, so a seeded rng gives the same rain every time.
+// from vertical) and length into a streak, then a levels cut that keeps
+// only what is brighter than a quarter of the image's brightness. Each drop
+// draws its own strength and width, so after the cut faint drops are short
+// and thin and strong ones long and wide, as in real rain. A drop is spread
+// along its segment with a sine profile (bright in the middle, fading at the
+// ends) and across it with a Gaussian profile. The same streak layer,
+// slightly bluish white, is added to every channel, so rain only ever
+// brightens. All draws come from rng, so a seeded rng gives the same rain
+// every time.
 func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 	h, w := img.H, img.W
 	angle := (2*rng.Float64() - 1) * rainMaxAngle
-	longest := rainMinLength + rng.Float64()*(rainMaxLength-rainMinLength)
+	length := rainMinLength + rng.Float64()*(rainMaxLength-rainMinLength)
 	density := rainMinDensity + rng.Float64()*(rainMaxDensity-rainMinDensity)
 	bright := rainMinBright + rng.Float64()*(rainMaxBright-rainMinBright)
 	width := rainMinWidth + rng.Float64()*(rainMaxWidth-rainMinWidth)
@@ -48,7 +50,7 @@ func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 
 	// Drops are placed over the image grown by the streak's reach, so
 	// streaks enter across the borders as in a real photograph.
-	reachX, reachY := longest/2*math.Abs(dx)+3*rainMaxWidth, longest/2*dy+3*rainMaxWidth
+	reachX, reachY := length/2*math.Abs(dx)+3*rainMaxWidth, length/2*dy+3*rainMaxWidth
 	areaW, areaH := float64(w)+2*reachX, float64(h)+2*reachY
 	n := int(math.Round(density * areaW * areaH))
 	layer := make([]float64, h*w)
@@ -70,7 +72,6 @@ func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 	for range n {
 		cx := rng.Float64()*areaW - reachX
 		cy := rng.Float64()*areaH - reachY
-		length := longest * (1 + 3*rng.Float64()) / 4
 		v := bright * (0.3 + 0.7*rng.Float64())
 		sigma := width * (0.6 + 0.8*rng.Float64())
 		// The cross profile peaks at 1, so a wider drop is a heavier one.
@@ -90,6 +91,11 @@ func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 				splat(px+o*ax, py+o*ay, along*g)
 			}
 		}
+	}
+	cut := rainThreshold * bright
+	gain := bright / (bright - cut) // the strongest drop keeps its peak
+	for i, v := range layer {
+		layer[i] = max(v-cut, 0) * gain
 	}
 	tint := [3]float64{0.96, 0.98, 1} // rain catches the sky's light
 	out := ipt.NewImage(h, w)
