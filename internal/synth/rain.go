@@ -68,6 +68,7 @@ func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 		}
 	}
 	const step = 0.5 // along and across the streak, in pixels
+	steps := int(length / step)
 	var across []float64
 	for range n {
 		cx := rng.Float64()*areaW - reachX
@@ -81,10 +82,9 @@ func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 			o := float64(j) * step
 			across = append(across, math.Exp(-o*o/(2*sigma*sigma))*step)
 		}
-		steps := int(length / step)
 		for s := 0; s <= steps; s++ {
-			t := float64(s)/float64(max(steps, 1)) - 0.5 // −½..½ along the streak
-			along := v * math.Cos(math.Pi*t) * step      // the drop's motion blur: fades at the ends
+			t := float64(s)/float64(steps) - 0.5    // −½..½ along the streak
+			along := v * math.Cos(math.Pi*t) * step // the drop's motion blur: fades at the ends
 			px, py := cx+t*length*dx, cy+t*length*dy
 			for j, g := range across {
 				o := float64(j-k) * step
