@@ -40,11 +40,12 @@ const (
 // every time.
 func AddRain(img *ipt.Image, rng *rand.Rand) *ipt.Image {
 	h, w := img.H, img.W
+	between := func(lo, hi float64) float64 { return lo + rng.Float64()*(hi-lo) }
 	angle := (2*rng.Float64() - 1) * rainMaxAngle
-	length := rainMinLength + rng.Float64()*(rainMaxLength-rainMinLength)
-	density := rainMinDensity + rng.Float64()*(rainMaxDensity-rainMinDensity)
-	bright := rainMinBright + rng.Float64()*(rainMaxBright-rainMinBright)
-	width := rainMinWidth + rng.Float64()*(rainMaxWidth-rainMinWidth)
+	length := between(rainMinLength, rainMaxLength)
+	density := between(rainMinDensity, rainMaxDensity)
+	bright := between(rainMinBright, rainMaxBright)
+	width := between(rainMinWidth, rainMaxWidth)
 	dx, dy := math.Sin(angle), math.Cos(angle) // along the streak
 	ax, ay := dy, -dx                          // across it
 
