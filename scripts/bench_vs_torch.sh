@@ -26,7 +26,8 @@ for t in (1, 2):
     last = rows[("go", t)][-1]
     print(f"{t} thread(s): ipt {g:.0f} ms/tile, PyTorch {p:.0f} ms/tile, ratio {g/p:.2f}; "
           f"ipt gemm {last['gemm_gflops']:.0f} GFLOP/s, forward {last['tile_gflops']:.0f} GFLOP/s = "
-          f"{last['forward_percent_of_peak']:.0f}% of peak {last['peak_gflops']:.0f} ({last['kernel']})")
+          f"{last['forward_percent_of_peak']:.0f}% of peak {last['peak_gflops']:.0f}, "
+          f"{last['forward_percent_of_sustained_peak']:.0f}% of sustained {last['sustained_peak_gflops']:.0f} ({last['kernel']})")
 g1 = statistics.median(r["ms_per_tile"] for r in rows[("go", 1)])
 g2 = statistics.median(r["ms_per_tile"] for r in rows[("go", 2)])
 print(f"ipt scaling 1→2 threads: {g1/g2:.2f}x")

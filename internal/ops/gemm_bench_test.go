@@ -21,6 +21,10 @@ var gemmBenchShapes = []struct {
 	{"linear-2048x2304x576-tB", false, true, 2048, 2304, 576, 576, 576},
 	{"linear-2048x576x2304-tB", false, true, 2048, 576, 2304, 2304, 2304},
 	{"linear-256x576x576-tB", false, true, 256, 576, 576, 576, 576},
+	// Training's backward: dW = dYᵀ·X (k = batch 8 × 256 tokens) and dX = dY·W.
+	{"dW-2304x576x2048-tA", true, false, 2304, 576, 2048, 2304, 576},
+	{"dW-576x576x2048-tA", true, false, 576, 576, 2048, 576, 576},
+	{"dX-2048x576x2304", false, false, 2048, 576, 2304, 2304, 576},
 	{"attn-scores-256x256x48-tB", false, true, 256, 256, 48, 1728, 1728},
 	{"attn-out-256x48x256", false, false, 256, 48, 256, 256, 1728},
 	{"conv5x5-64x2304x1600", false, false, 64, 2304, 1600, 1600, 2304},

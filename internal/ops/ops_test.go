@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 func randSlice(rng *rand.Rand, n int) []float32 {
@@ -267,4 +268,18 @@ func TestRowKernelPaths(t *testing.T) {
 		}
 	}
 	t.Logf("row kernel paths covered: %v", covered)
+}
+
+// TestSustainedGFLOPS checks that the sustained FMA rate is a real rate
+// for one thread and for several, and that it is no more than the threads
+// times one core's best burst (with room for the noise of a shared
+// machine): a miscounted loop would be off by a factor.
+func TestSustainedGFLOPS(t *testing.T) {
+	peak := PeakGFLOPS(20 * time.Millisecond)
+	for _, threads := range []int{1, 2} {
+		g := SustainedGFLOPS(20*time.Millisecond, threads)
+		if !(g > 0) || g > 1.5*peak*float64(threads) {
+			t.Errorf("%d threads: %v GFLOP/s sustained, against a best burst of %.1f a core", threads, g, peak)
+		}
+	}
 }
