@@ -140,6 +140,20 @@ func MaxAVX2(x []float32) float32
 //go:noescape
 func ExpSubSumAVX2(x []float32, m float32) float32
 
+// MaxAVX512 returns the largest element of x; len(x) must be a positive
+// multiple of 16. Needs AVX-512F. NaNs are not handled: they are
+// skipped or returned depending on their position (VMAXPS semantics).
+//
+//go:noescape
+func MaxAVX512(x []float32) float32
+
+// ExpSubSumAVX512 is ExpSubSumAVX2 on 16 lanes: len(x) must be a
+// multiple of 16. Each x[i] gets the same operations, so the same bits;
+// the sum adds in another order. Needs AVX-512F.
+//
+//go:noescape
+func ExpSubSumAVX512(x []float32, m float32) float32
+
 // AddAVX2 adds src[i] to dst[i] for i < len(dst); len(dst) must be a
 // multiple of 8 and len(src) at least len(dst). Needs AVX.
 //

@@ -45,9 +45,10 @@ var avx512Kernel = &gemmKernel{
 		asm.Sgemm12x16AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
 	transpose8: transpose8AVX,
-	// The AVX2 row kernels (replaced by the Go ones where AVX2 is missing):
-	// memory-bound, they gain nothing from wider vectors.
-	softmax:        softmaxAVX2,
+	// The softmax's exponentials are bound by arithmetic: 16 lanes. The
+	// other row kernels are AVX2 (replaced by the Go ones where AVX2 is
+	// missing): memory-bound, they gain nothing from wider vectors.
+	softmax:        softmaxAVX512,
 	add:            addAVX2,
 	addBiasReLU:    addBiasReLUAVX2,
 	layerNormRow:   layerNormRowAVX2,
@@ -59,12 +60,13 @@ var avx512Kernel = &gemmKernel{
 	flopsPerTrip:   24 * 16 * 2,
 }
 
-// The AVX2 row kernels, 8 lanes.
+// The row kernels: AVX2 on 8 lanes, and the AVX-512 softmax on 16.
 var (
 	softmaxAVX2      = vecSoftmax(8, asm.MaxAVX2, asm.ExpSubSumAVX2)
 	addAVX2          = vecAdd(8, asm.AddAVX2)
 	addBiasReLUAVX2  = vecAddBiasReLU(8, asm.AddBiasReLUAVX2)
 	layerNormRowAVX2 = vecLayerNormRow(8, asm.LayerNormRowAVX2)
+	softmaxAVX512    = vecSoftmax(16, asm.MaxAVX512, asm.ExpSubSumAVX512)
 )
 
 // transpose8AVX is asm.Transpose8AVX on slices: dst[c*ldd+i] = src[i*lds+c]

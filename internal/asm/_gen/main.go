@@ -66,6 +66,8 @@ func main() {
 	transpose8()
 	maxAVX2()
 	expSubSumAVX2()
+	maxAVX512()
+	expSubSumAVX512()
 	addAVX2()
 	addBiasReLUAVX2()
 	layerNormRowAVX2()
@@ -450,18 +452,7 @@ func expSubSumAVX2() {
 		"ops.expNeg, with fused multiply-adds, so results may differ from it",
 		"in the last bit. t < −87 gives 0; NaN stays NaN.",
 	)
-	c := vecConst("expconst", []float32{
-		1.4426950408889634, // 0: log2 e
-		0.5,                // 1
-		0.693359375,        // 2: ln2hi, exact in 9 bits so n·ln2hi is exact
-		-2.12194440e-4,     // 3: ln2lo
-		1.0 / 720,          // 4
-		1.0 / 120,          // 5
-		1.0 / 24,           // 6
-		1.0 / 6,            // 7
-		1,                  // 8
-		-87,                // 9
-	})
+	c := expConsts()
 	p := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
 	m := YMM()
@@ -510,6 +501,152 @@ func expSubSumAVX2() {
 	VZEROUPPER()
 	Store(sums[0].AsX(), ReturnIndex(0))
 	RET()
+}
+
+// expConsts returns the constants of the exp kernels (one table, made on
+// first use; each entry fills a ymm, and the AVX-512 kernel broadcasts it).
+func expConsts() func(i int) Mem {
+	if expConstTable == nil {
+		expConstTable = vecConst("expconst", []float32{
+			1.4426950408889634, // 0: log2 e
+			0.5,                // 1
+			0.693359375,        // 2: ln2hi, exact in 9 bits so n·ln2hi is exact
+			-2.12194440e-4,     // 3: ln2lo
+			1.0 / 720,          // 4
+			1.0 / 120,          // 5
+			1.0 / 24,           // 6
+			1.0 / 6,            // 7
+			1,                  // 8
+			-87,                // 9
+		})
+	}
+	return expConstTable
+}
+
+var expConstTable func(i int) Mem
+
+// maxAVX512 emits MaxAVX512: MaxAVX2 on 16 lanes.
+func maxAVX512() {
+	TEXT("MaxAVX512", NOSPLIT, "func(x []float32) float32")
+	Pragma("noescape")
+	Doc(
+		"MaxAVX512 returns the largest element of x; len(x) must be a positive",
+		"multiple of 16. Needs AVX-512F. NaNs are not handled: they are",
+		"skipped or returned depending on their position (VMAXPS semantics).",
+	)
+	p := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	SHRQ(U8(4), n)
+	acc := []VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+	VMOVUPS(Mem{Base: p}, acc[0])
+	for i := 1; i < 4; i++ {
+		VMOVAPS(acc[0], acc[i])
+	}
+	Comment("Four vectors per trip, then one at a time.")
+	Label("loop4")
+	CMPQ(n, U8(4))
+	JL(LabelRef("loop1"))
+	for i := 0; i < 4; i++ {
+		VMAXPS(Mem{Base: p, Disp: 64 * i}, acc[i], acc[i])
+	}
+	ADDQ(U32(256), p)
+	SUBQ(U8(4), n)
+	JMP(LabelRef("loop4"))
+	Label("loop1")
+	TESTQ(n, n)
+	JZ(LabelRef("reduce"))
+	VMAXPS(Mem{Base: p}, acc[0], acc[0])
+	ADDQ(U8(64), p)
+	DECQ(n)
+	JMP(LabelRef("loop1"))
+	Label("reduce")
+	VMAXPS(acc[1], acc[0], acc[0])
+	VMAXPS(acc[3], acc[2], acc[2])
+	VMAXPS(acc[2], acc[0], acc[0])
+	y := foldZMM(acc[0], VMAXPS)
+	hreducePS(y, VMAXPS, VMAXSS)
+	VZEROUPPER()
+	Store(y.AsX(), ReturnIndex(0))
+	RET()
+}
+
+// expSubSumAVX512 emits ExpSubSumAVX512: ExpSubSumAVX2 on 16 lanes, with
+// the constants broadcast into registers once and the lanes below −87
+// zeroed through a mask register.
+func expSubSumAVX512() {
+	TEXT("ExpSubSumAVX512", NOSPLIT, "func(x []float32, m float32) float32")
+	Pragma("noescape")
+	Doc(
+		"ExpSubSumAVX512 is ExpSubSumAVX2 on 16 lanes: len(x) must be a",
+		"multiple of 16. Each x[i] gets the same operations, so the same bits;",
+		"the sum adds in another order. Needs AVX-512F.",
+	)
+	c := expConsts()
+	p := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	m := ZMM()
+	VBROADCASTSS(paramAddr("m"), m)
+	k := make([]VecVirtual, 10)
+	for i := range k {
+		k[i] = ZMM()
+		VBROADCASTSS(c(i), k[i])
+	}
+	SHRQ(U8(4), n)
+	sums := []VecVirtual{ZMM(), ZMM()}
+	for _, s := range sums {
+		VPXORD(s, s, s)
+	}
+	exp := func(off int, sum VecVirtual) {
+		t, nn, e := ZMM(), ZMM(), ZMM()
+		ok := K()
+		VMOVUPS(Mem{Base: p, Disp: off}, t)
+		VSUBPS(m, t, t)
+		VCMPPS(U8(5), k[9], t, ok) // not (t < −87): keeps NaN
+		VMULPS(k[0], t, nn)
+		VSUBPS(k[1], nn, nn)
+		VCVTTPS2DQ(nn, nn)
+		VCVTDQ2PS(nn, e)
+		VFNMADD231PS(k[2], e, t) // t −= n·ln2hi (exact)
+		VFNMADD231PS(k[3], e, t) // t −= n·ln2lo: now f, |f| ≤ ln2/2
+		VMOVAPS(k[4], e)
+		for _, i := range []int{5, 6, 7, 1, 8, 8} {
+			VFMADD213PS(k[i], t, e) // e = e·f + c
+		}
+		VPSLLD(U8(23), nn, nn)
+		VPADDD(nn, e, e)
+		VMOVAPS_Z(e, ok, e)
+		VMOVUPS(e, Mem{Base: p, Disp: off})
+		VADDPS(e, sum, sum)
+	}
+	Label("loop2")
+	CMPQ(n, U8(2))
+	JL(LabelRef("tail"))
+	exp(0, sums[0])
+	exp(64, sums[1])
+	ADDQ(U32(128), p)
+	SUBQ(U8(2), n)
+	JMP(LabelRef("loop2"))
+	Label("tail")
+	TESTQ(n, n)
+	JZ(LabelRef("reduce"))
+	exp(0, sums[0])
+	Label("reduce")
+	VADDPS(sums[1], sums[0], sums[0])
+	y := foldZMM(sums[0], VADDPS)
+	hreducePS(y, VADDPS, VADDSS)
+	VZEROUPPER()
+	Store(y.AsX(), ReturnIndex(0))
+	RET()
+}
+
+// foldZMM folds v's upper eight lanes onto its lower eight with vop and
+// returns the ymm that holds them.
+func foldZMM(v VecVirtual, vop func(...Op)) VecVirtual {
+	h := YMM()
+	VEXTRACTF64X4(U8(1), v, h)
+	y := v.AsY().(VecVirtual)
+	vop(h, y, y)
+	return y
 }
 
 // addAVX2 emits AddAVX2: dst += src, 32 floats per trip, then 8.
