@@ -12,6 +12,8 @@
 //	PeakFMAAVX2, PeakFMAAVX512: FMA-throughput loops for peak measurements
 //	Transpose8AVX     8-row transposes for packing
 //	MaxAVX2, ExpSubSumAVX2: the row kernels of the attention softmax
+//	MaxAVX512, ExpSubSumAVX512: the same on 16 lanes (the exponentials are
+//	                  bound by arithmetic, so width pays), same bits per element
 //	AddAVX2, AddBiasReLUAVX2, LayerNormRowAVX2: the element-wise passes
 //	                  between products (their Go versions are in internal/ops)
 //	AdamAVX2, AddToAVX2, ReLUMaskAVX2, ReLUBackwardAddAVX2, ReLUBackwardToAVX2: the element-wise
