@@ -21,75 +21,26 @@ var softmaxKernels = []struct {
 	{"AVX512", 16, func() bool { return cpuid.CPU.Supports(cpuid.AVX512F) }, MaxAVX512, ExpSubSumAVX512},
 }
 
-// TestMaxAVX2 puts the maximum at every position of slices that end in each
-// of the kernels' loops (4 vectors per trip, then 1), with canaries after.
+// TestMaxAVX2 runs checkMax on both widths.
 func TestMaxAVX2(t *testing.T) {
 	for _, k := range softmaxKernels {
 		if !k.ok() {
 			t.Logf("%s: CPU lacks it", k.name)
 			continue
 		}
-		for n := k.lanes; n <= 9*k.lanes; n += k.lanes {
-			buf := make([]float32, n+k.lanes)
-			for pos := range n {
-				for i := range buf {
-					buf[i] = -float32(i%13) - 1
-				}
-				for i := n; i < len(buf); i++ {
-					buf[i] = 1000 // canaries: must not be read
-				}
-				buf[pos] = 7
-				if got := k.max(buf[:n]); got != 7 {
-					t.Fatalf("%s n=%d max at %d: got %v", k.name, n, pos, got)
-				}
-			}
-		}
+		checkMax(t, k.name, k.lanes, k.max)
 	}
 }
 
-// TestExpSubSumAVX2 checks values, sum and canaries for lengths ending in
-// both loops (two vectors per trip, then one), on both widths; the AVX-512
-// kernel must give each element the AVX2 kernel's bits.
+// TestExpSubSumAVX2 runs checkExpSubSum on both widths (TestExpSubSumEdges
+// compares their bits).
 func TestExpSubSumAVX2(t *testing.T) {
 	for _, k := range softmaxKernels {
 		if !k.ok() {
 			t.Logf("%s: CPU lacks it", k.name)
 			continue
 		}
-		for n := 0; n <= 5*k.lanes; n += k.lanes {
-			buf := make([]float32, n+k.lanes)
-			for i := range buf {
-				buf[i] = float32(i%11) * -3.5
-			}
-			var wantSum float64
-			want := make([]float64, n)
-			for i := range want {
-				want[i] = math.Exp(float64(buf[i] - 2))
-				wantSum += want[i]
-			}
-			var avx2 []float32
-			if k.lanes == 16 && softmaxKernels[0].ok() {
-				avx2 = append([]float32(nil), buf[:n]...)
-				ExpSubSumAVX2(avx2, 2)
-			}
-			sum := k.expSum(buf[:n], 2)
-			for i := range want {
-				if rel := math.Abs(float64(buf[i])-want[i]) / want[i]; rel > 3e-7 {
-					t.Fatalf("%s n=%d: x[%d] = %v, want %v", k.name, n, i, buf[i], want[i])
-				}
-				if avx2 != nil && math.Float32bits(buf[i]) != math.Float32bits(avx2[i]) {
-					t.Fatalf("%s n=%d: x[%d] = %v, AVX2 gives %v", k.name, n, i, buf[i], avx2[i])
-				}
-			}
-			for i := n; i < len(buf); i++ {
-				if buf[i] != float32(i%11)*-3.5 {
-					t.Fatalf("%s n=%d: canary %d overwritten", k.name, n, i)
-				}
-			}
-			if n > 0 && math.Abs(float64(sum)-wantSum)/wantSum > 1e-6 || n == 0 && sum != 0 {
-				t.Fatalf("%s n=%d: sum %v, want %v", k.name, n, sum, wantSum)
-			}
-		}
+		checkExpSubSum(t, k.name, k.lanes, k.expSum)
 	}
 }
 

@@ -147,9 +147,15 @@ func ExpSubSumAVX2(x []float32, m float32) float32
 //go:noescape
 func MaxAVX512(x []float32) float32
 
-// ExpSubSumAVX512 is ExpSubSumAVX2 on 16 lanes: len(x) must be a
-// multiple of 16. Each x[i] gets the same operations, so the same bits;
-// the sum adds in another order. Needs AVX-512F.
+// ExpSubSumAVX512 replaces each x[i] by e^(x[i]-m) and returns the sum of
+// the results; len(x) must be a multiple of 16, and m at least every x[i]
+// (so the exponents are ≤ 0). Needs AVX-512F.
+//
+// e^t = 2^n · e^f with n = trunc(t·log2 e − ½) and f = t − n·ln 2
+// (Cody–Waite, ln 2 in two parts), e^f from its degree-6 Taylor
+// polynomial, 2^n added to the exponent bits: the algorithm of the Go
+// ops.expNeg, with fused multiply-adds, so results may differ from it
+// in the last bit. t < −87 gives 0; NaN stays NaN.
 //
 //go:noescape
 func ExpSubSumAVX512(x []float32, m float32) float32

@@ -64,10 +64,10 @@ func main() {
 		kernel(half(s))
 	}
 	transpose8()
-	maxAVX2()
-	expSubSumAVX2()
-	maxAVX512()
-	expSubSumAVX512()
+	for _, s := range []softmaxISA{softmaxAVX2, softmaxAVX512} {
+		maxKernel(s)
+		expSubSumKernel(s)
+	}
 	addAVX2()
 	addBiasReLUAVX2()
 	layerNormRowAVX2()
@@ -390,20 +390,70 @@ func vecConst(name string, vals []float32) func(i int) Mem {
 	return func(i int) Mem { return m.Offset(32 * i) }
 }
 
-// maxAVX2 emits MaxAVX2: the largest element of a slice whose length is a
-// positive multiple of 8, with four independent VMAXPS chains.
-func maxAVX2() {
-	TEXT("MaxAVX2", NOSPLIT, "func(x []float32) float32")
+// softmaxISA is a vector width of the softmax row kernels: AVX2's 8 lanes
+// or AVX-512's 16.
+type softmaxISA struct {
+	name             string // AVX2, AVX512
+	lanes            int
+	needMax, needExp string // the CPU features, for the doc comments
+	vec              func() VecVirtual
+}
+
+var (
+	softmaxAVX2   = softmaxISA{"AVX2", 8, "AVX", "AVX2 and FMA3", YMM}
+	softmaxAVX512 = softmaxISA{"AVX512", 16, "AVX-512F", "AVX-512F", ZMM}
+)
+
+// bytes is the size of one vector.
+func (s softmaxISA) bytes() int { return 4 * s.lanes }
+
+// shift is log2 of the lanes: a length in floats to one in vectors.
+func (s softmaxISA) shift() uint8 {
+	if s.lanes == 16 {
+		return 4
+	}
+	return 3
+}
+
+// reduce leaves the reduction of v's lanes in its lowest lane: vop
+// (VADDPS, VMAXPS) folds halves, sop its scalar form the last pair. A zmm
+// is first folded onto its lower ymm, which is returned.
+func (s softmaxISA) reduce(v VecVirtual, vop, sop func(...Op)) VecVirtual {
+	if s.lanes == 16 {
+		h := YMM()
+		VEXTRACTF64X4(U8(1), v, h)
+		v = v.AsY().(VecVirtual)
+		vop(h, v, v)
+	}
+	hreducePS(v, vop, sop)
+	return v
+}
+
+// addq adds the constant v to the pointer p (the assembler picks the
+// encoding from the value).
+func addq(v int, p Register) {
+	if v < 256 {
+		ADDQ(U8(v), p)
+	} else {
+		ADDQ(U32(v), p)
+	}
+}
+
+// maxKernel emits Max{ISA}: the largest element of a slice whose length is
+// a positive multiple of the lanes, with four independent VMAXPS chains.
+func maxKernel(s softmaxISA) {
+	name := "Max" + s.name
+	TEXT(name, NOSPLIT, "func(x []float32) float32")
 	Pragma("noescape")
 	Doc(
-		"MaxAVX2 returns the largest element of x; len(x) must be a positive",
-		"multiple of 8. Needs AVX. NaNs are not handled: they are",
+		name+" returns the largest element of x; len(x) must be a positive",
+		fmt.Sprintf("multiple of %d. Needs %s. NaNs are not handled: they are", s.lanes, s.needMax),
 		"skipped or returned depending on their position (VMAXPS semantics).",
 	)
 	p := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
-	SHRQ(U8(3), n)
-	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	SHRQ(U8(s.shift()), n)
+	acc := []VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
 	VMOVUPS(Mem{Base: p}, acc[0])
 	for i := 1; i < 4; i++ {
 		VMOVAPS(acc[0], acc[i])
@@ -413,98 +463,30 @@ func maxAVX2() {
 	CMPQ(n, U8(4))
 	JL(LabelRef("loop1"))
 	for i := 0; i < 4; i++ {
-		VMAXPS(Mem{Base: p, Disp: 32 * i}, acc[i], acc[i])
+		VMAXPS(Mem{Base: p, Disp: s.bytes() * i}, acc[i], acc[i])
 	}
-	ADDQ(U8(128), p)
+	addq(4*s.bytes(), p)
 	SUBQ(U8(4), n)
 	JMP(LabelRef("loop4"))
 	Label("loop1")
 	TESTQ(n, n)
 	JZ(LabelRef("reduce"))
 	VMAXPS(Mem{Base: p}, acc[0], acc[0])
-	ADDQ(U8(32), p)
+	ADDQ(U8(s.bytes()), p)
 	DECQ(n)
 	JMP(LabelRef("loop1"))
 	Label("reduce")
 	VMAXPS(acc[1], acc[0], acc[0])
 	VMAXPS(acc[3], acc[2], acc[2])
 	VMAXPS(acc[2], acc[0], acc[0])
-	hreducePS(acc[0], VMAXPS, VMAXSS)
+	m := s.reduce(acc[0], VMAXPS, VMAXSS)
 	VZEROUPPER()
-	Store(acc[0].AsX(), ReturnIndex(0))
+	Store(m.AsX(), ReturnIndex(0))
 	RET()
 }
 
-// expSubSumAVX2 emits ExpSubSumAVX2, the vector form of ops.expNeg applied
-// to x[i]-m, with the sum of the results: two vectors per trip, each with
-// its own partial sum.
-func expSubSumAVX2() {
-	TEXT("ExpSubSumAVX2", NOSPLIT, "func(x []float32, m float32) float32")
-	Pragma("noescape")
-	Doc(
-		"ExpSubSumAVX2 replaces each x[i] by e^(x[i]-m) and returns the sum of",
-		"the results; len(x) must be a multiple of 8, and m at least every x[i]",
-		"(so the exponents are ≤ 0). Needs AVX2 and FMA3.",
-		"",
-		"e^t = 2^n · e^f with n = trunc(t·log2 e − ½) and f = t − n·ln 2",
-		"(Cody–Waite, ln 2 in two parts), e^f from its degree-6 Taylor",
-		"polynomial, 2^n added to the exponent bits: the algorithm of the Go",
-		"ops.expNeg, with fused multiply-adds, so results may differ from it",
-		"in the last bit. t < −87 gives 0; NaN stays NaN.",
-	)
-	c := expConsts()
-	p := Load(Param("x").Base(), GP64())
-	n := Load(Param("x").Len(), GP64())
-	m := YMM()
-	VBROADCASTSS(paramAddr("m"), m)
-	SHRQ(U8(3), n)
-	sums := []VecVirtual{YMM(), YMM()}
-	for _, s := range sums {
-		VXORPS(s, s, s)
-	}
-	exp := func(off int, sum VecVirtual) {
-		t, k, e, ok := YMM(), YMM(), YMM(), YMM()
-		VMOVUPS(Mem{Base: p, Disp: off}, t)
-		VSUBPS(m, t, t)
-		VCMPPS(U8(5), c(9), t, ok) // not (t < −87): keeps NaN
-		VMULPS(c(0), t, k)
-		VSUBPS(c(1), k, k)
-		VCVTTPS2DQ(k, k)
-		VCVTDQ2PS(k, e)
-		VFNMADD231PS(c(2), e, t) // t −= n·ln2hi (exact)
-		VFNMADD231PS(c(3), e, t) // t −= n·ln2lo: now f, |f| ≤ ln2/2
-		VMOVUPS(c(4), e)
-		for _, i := range []int{5, 6, 7, 1, 8, 8} {
-			VFMADD213PS(c(i), t, e) // e = e·f + c
-		}
-		VPSLLD(U8(23), k, k)
-		VPADDD(k, e, e)
-		VANDPS(ok, e, e)
-		VMOVUPS(e, Mem{Base: p, Disp: off})
-		VADDPS(e, sum, sum)
-	}
-	Label("loop2")
-	CMPQ(n, U8(2))
-	JL(LabelRef("tail"))
-	exp(0, sums[0])
-	exp(32, sums[1])
-	ADDQ(U8(64), p)
-	SUBQ(U8(2), n)
-	JMP(LabelRef("loop2"))
-	Label("tail")
-	TESTQ(n, n)
-	JZ(LabelRef("reduce"))
-	exp(0, sums[0])
-	Label("reduce")
-	VADDPS(sums[1], sums[0], sums[0])
-	hreducePS(sums[0], VADDPS, VADDSS)
-	VZEROUPPER()
-	Store(sums[0].AsX(), ReturnIndex(0))
-	RET()
-}
-
-// expConsts returns the constants of the exp kernels (one table, made on
-// first use; each entry fills a ymm, and the AVX-512 kernel broadcasts it).
+// expConsts returns the constants of the exp kernels: one table, made on
+// first use, each entry filling a ymm (AVX-512 broadcasts them).
 func expConsts() func(i int) Mem {
 	if expConstTable == nil {
 		expConstTable = vecConst("expconst", []float32{
@@ -525,96 +507,77 @@ func expConsts() func(i int) Mem {
 
 var expConstTable func(i int) Mem
 
-// maxAVX512 emits MaxAVX512: MaxAVX2 on 16 lanes.
-func maxAVX512() {
-	TEXT("MaxAVX512", NOSPLIT, "func(x []float32) float32")
+// expSubSumKernel emits ExpSubSum{ISA}, the vector form of ops.expNeg
+// applied to x[i]-m, with the sum of the results: two vectors per trip,
+// each with its own partial sum. AVX2 reads the constants from memory and
+// zeroes the lanes below −87 with a vector mask; AVX-512 broadcasts the
+// constants into registers once and zeroes through a mask register. Each
+// element gets the same operations at either width, so the same bits.
+func expSubSumKernel(s softmaxISA) {
+	name := "ExpSubSum" + s.name
+	TEXT(name, NOSPLIT, "func(x []float32, m float32) float32")
 	Pragma("noescape")
 	Doc(
-		"MaxAVX512 returns the largest element of x; len(x) must be a positive",
-		"multiple of 16. Needs AVX-512F. NaNs are not handled: they are",
-		"skipped or returned depending on their position (VMAXPS semantics).",
+		name+" replaces each x[i] by e^(x[i]-m) and returns the sum of",
+		fmt.Sprintf("the results; len(x) must be a multiple of %d, and m at least every x[i]", s.lanes),
+		fmt.Sprintf("(so the exponents are ≤ 0). Needs %s.", s.needExp),
+		"",
+		"e^t = 2^n · e^f with n = trunc(t·log2 e − ½) and f = t − n·ln 2",
+		"(Cody–Waite, ln 2 in two parts), e^f from its degree-6 Taylor",
+		"polynomial, 2^n added to the exponent bits: the algorithm of the Go",
+		"ops.expNeg, with fused multiply-adds, so results may differ from it",
+		"in the last bit. t < −87 gives 0; NaN stays NaN.",
 	)
+	mem := expConsts()
 	p := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
-	SHRQ(U8(4), n)
-	acc := []VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
-	VMOVUPS(Mem{Base: p}, acc[0])
-	for i := 1; i < 4; i++ {
-		VMOVAPS(acc[0], acc[i])
-	}
-	Comment("Four vectors per trip, then one at a time.")
-	Label("loop4")
-	CMPQ(n, U8(4))
-	JL(LabelRef("loop1"))
-	for i := 0; i < 4; i++ {
-		VMAXPS(Mem{Base: p, Disp: 64 * i}, acc[i], acc[i])
-	}
-	ADDQ(U32(256), p)
-	SUBQ(U8(4), n)
-	JMP(LabelRef("loop4"))
-	Label("loop1")
-	TESTQ(n, n)
-	JZ(LabelRef("reduce"))
-	VMAXPS(Mem{Base: p}, acc[0], acc[0])
-	ADDQ(U8(64), p)
-	DECQ(n)
-	JMP(LabelRef("loop1"))
-	Label("reduce")
-	VMAXPS(acc[1], acc[0], acc[0])
-	VMAXPS(acc[3], acc[2], acc[2])
-	VMAXPS(acc[2], acc[0], acc[0])
-	y := foldZMM(acc[0], VMAXPS)
-	hreducePS(y, VMAXPS, VMAXSS)
-	VZEROUPPER()
-	Store(y.AsX(), ReturnIndex(0))
-	RET()
-}
-
-// expSubSumAVX512 emits ExpSubSumAVX512: ExpSubSumAVX2 on 16 lanes, with
-// the constants broadcast into registers once and the lanes below −87
-// zeroed through a mask register.
-func expSubSumAVX512() {
-	TEXT("ExpSubSumAVX512", NOSPLIT, "func(x []float32, m float32) float32")
-	Pragma("noescape")
-	Doc(
-		"ExpSubSumAVX512 is ExpSubSumAVX2 on 16 lanes: len(x) must be a",
-		"multiple of 16. Each x[i] gets the same operations, so the same bits;",
-		"the sum adds in another order. Needs AVX-512F.",
-	)
-	c := expConsts()
-	p := Load(Param("x").Base(), GP64())
-	n := Load(Param("x").Len(), GP64())
-	m := ZMM()
+	m := s.vec()
 	VBROADCASTSS(paramAddr("m"), m)
-	k := make([]VecVirtual, 10)
-	for i := range k {
-		k[i] = ZMM()
-		VBROADCASTSS(c(i), k[i])
+	c := func(i int) Op { return mem(i) }
+	if s.lanes == 16 {
+		regs := make([]Op, 10)
+		for i := range regs {
+			r := s.vec()
+			VBROADCASTSS(mem(i), r)
+			regs[i] = r
+		}
+		c = func(i int) Op { return regs[i] }
 	}
-	SHRQ(U8(4), n)
-	sums := []VecVirtual{ZMM(), ZMM()}
-	for _, s := range sums {
-		VPXORD(s, s, s)
+	SHRQ(U8(s.shift()), n)
+	sums := []VecVirtual{s.vec(), s.vec()}
+	for _, v := range sums {
+		if s.lanes == 16 {
+			VPXORD(v, v, v)
+		} else {
+			VXORPS(v, v, v)
+		}
 	}
 	exp := func(off int, sum VecVirtual) {
-		t, nn, e := ZMM(), ZMM(), ZMM()
-		ok := K()
+		t, k, e := s.vec(), s.vec(), s.vec()
+		var ok Op = s.vec()
+		if s.lanes == 16 {
+			ok = K()
+		}
 		VMOVUPS(Mem{Base: p, Disp: off}, t)
 		VSUBPS(m, t, t)
-		VCMPPS(U8(5), k[9], t, ok) // not (t < −87): keeps NaN
-		VMULPS(k[0], t, nn)
-		VSUBPS(k[1], nn, nn)
-		VCVTTPS2DQ(nn, nn)
-		VCVTDQ2PS(nn, e)
-		VFNMADD231PS(k[2], e, t) // t −= n·ln2hi (exact)
-		VFNMADD231PS(k[3], e, t) // t −= n·ln2lo: now f, |f| ≤ ln2/2
-		VMOVAPS(k[4], e)
+		VCMPPS(U8(5), c(9), t, ok) // not (t < −87): keeps NaN
+		VMULPS(c(0), t, k)
+		VSUBPS(c(1), k, k)
+		VCVTTPS2DQ(k, k)
+		VCVTDQ2PS(k, e)
+		VFNMADD231PS(c(2), e, t) // t −= n·ln2hi (exact)
+		VFNMADD231PS(c(3), e, t) // t −= n·ln2lo: now f, |f| ≤ ln2/2
+		VMOVUPS(c(4), e)
 		for _, i := range []int{5, 6, 7, 1, 8, 8} {
-			VFMADD213PS(k[i], t, e) // e = e·f + c
+			VFMADD213PS(c(i), t, e) // e = e·f + c
 		}
-		VPSLLD(U8(23), nn, nn)
-		VPADDD(nn, e, e)
-		VMOVAPS_Z(e, ok, e)
+		VPSLLD(U8(23), k, k)
+		VPADDD(k, e, e)
+		if s.lanes == 16 {
+			VMOVAPS_Z(e, ok, e)
+		} else {
+			VANDPS(ok, e, e)
+		}
 		VMOVUPS(e, Mem{Base: p, Disp: off})
 		VADDPS(e, sum, sum)
 	}
@@ -622,8 +585,8 @@ func expSubSumAVX512() {
 	CMPQ(n, U8(2))
 	JL(LabelRef("tail"))
 	exp(0, sums[0])
-	exp(64, sums[1])
-	ADDQ(U32(128), p)
+	exp(s.bytes(), sums[1])
+	addq(2*s.bytes(), p)
 	SUBQ(U8(2), n)
 	JMP(LabelRef("loop2"))
 	Label("tail")
@@ -632,21 +595,10 @@ func expSubSumAVX512() {
 	exp(0, sums[0])
 	Label("reduce")
 	VADDPS(sums[1], sums[0], sums[0])
-	y := foldZMM(sums[0], VADDPS)
-	hreducePS(y, VADDPS, VADDSS)
+	sum := s.reduce(sums[0], VADDPS, VADDSS)
 	VZEROUPPER()
-	Store(y.AsX(), ReturnIndex(0))
+	Store(sum.AsX(), ReturnIndex(0))
 	RET()
-}
-
-// foldZMM folds v's upper eight lanes onto its lower eight with vop and
-// returns the ymm that holds them.
-func foldZMM(v VecVirtual, vop func(...Op)) VecVirtual {
-	h := YMM()
-	VEXTRACTF64X4(U8(1), v, h)
-	y := v.AsY().(VecVirtual)
-	vop(h, y, y)
-	return y
 }
 
 // addAVX2 emits AddAVX2: dst += src, 32 floats per trip, then 8.
