@@ -21,26 +21,16 @@ var softmaxKernels = []struct {
 	{"AVX512", 16, func() bool { return cpuid.CPU.Supports(cpuid.AVX512F) }, MaxAVX512, ExpSubSumAVX512},
 }
 
-// TestMaxAVX2 runs checkMax on both widths.
-func TestMaxAVX2(t *testing.T) {
+// TestSoftmaxRowKernels runs checkMax and checkExpSubSum on both widths
+// (TestExpSubSumEdges compares their bits).
+func TestSoftmaxRowKernels(t *testing.T) {
 	for _, k := range softmaxKernels {
 		if !k.ok() {
 			t.Logf("%s: CPU lacks it", k.name)
 			continue
 		}
-		checkMax(t, k.name, k.lanes, k.max)
-	}
-}
-
-// TestExpSubSumAVX2 runs checkExpSubSum on both widths (TestExpSubSumEdges
-// compares their bits).
-func TestExpSubSumAVX2(t *testing.T) {
-	for _, k := range softmaxKernels {
-		if !k.ok() {
-			t.Logf("%s: CPU lacks it", k.name)
-			continue
-		}
-		checkExpSubSum(t, k.name, k.lanes, k.expSum)
+		checkMax(t, "Max"+k.name, k.lanes, k.max)
+		checkExpSubSum(t, "ExpSubSum"+k.name, k.lanes, k.expSum)
 	}
 }
 
