@@ -16,7 +16,7 @@ import (
 
 type benchCmd struct {
 	Tiles     int    `default:"8" placeholder:"N" help:"48×48 tiles per timed run."`
-	Runs      int    `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run."`
+	Runs      int    `default:"5" placeholder:"N" help:"Timed runs (the median is reported), after one warm-up run; on the CPU each is followed by an FMA loop as long as itself, for the sustained peak."`
 	Threads   int    `placeholder:"N" help:"Cores to use (default: all)."`
 	JSON      bool   `name:"json" help:"Print one JSON object."`
 	Precision string `enum:"fp32,tf32,bf16" default:"fp32" help:"Arithmetic of the GPU's matrix products (fp32, tf32 or bf16); the CPU computes in fp32 only."`
