@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,16 +101,14 @@ func (b *benchCmd) Run() error {
 		return time.Since(start)
 	}
 	tile()
-	runs := make([]time.Duration, b.Runs)
-	var sustained []float64
-	for i := range runs {
-		runs[i] = tile()
+	var sustained []float64 // the FMA loop's rate after each timed run, on the CPU
+	msPerTile := median(b.Runs, func() time.Duration {
+		d := tile()
 		if !b.Device.GPU {
-			sustained = append(sustained, ops.SustainedGFLOPS(runs[i], threads))
+			sustained = append(sustained, ops.SustainedGFLOPS(d, threads))
 		}
-	}
-	slices.Sort(runs)
-	msPerTile := runs[b.Runs/2].Seconds() * 1000 / float64(b.Tiles)
+		return d
+	}).Seconds() * 1000 / float64(b.Tiles)
 
 	// The FFN's first product at 8 tiles: [2048 × 576] · [2304 × 576]ᵀ.
 	const m, n, k = 2048, 2304, 576
@@ -155,8 +154,7 @@ func (b *benchCmd) Run() error {
 	if !b.Device.GPU {
 		peak = ops.PeakGFLOPS(200*time.Millisecond) * float64(threads)
 		percent = 100 * tileGF / peak
-		slices.Sort(sustained)
-		sus = sustained[len(sustained)/2]
+		sus = middle(sustained)
 		susPercent = 100 * tileGF / sus
 	}
 	res := benchResult{
@@ -183,6 +181,12 @@ func median(runs int, f func() time.Duration) time.Duration {
 	for i := range d {
 		d[i] = f()
 	}
-	slices.Sort(d)
-	return d[runs/2]
+	return middle(d)
+}
+
+// middle sorts xs and returns its middle element (the upper one of an even
+// count), the median the bench reports.
+func middle[T cmp.Ordered](xs []T) T {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }

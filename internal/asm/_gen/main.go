@@ -47,7 +47,7 @@ func half(s isa) isa {
 
 // zero clears v: VXORPS for ymm, VPXORD for zmm (VXORPS on zmm would need
 // AVX512DQ).
-func (s isa) zero(v VecPhysical) {
+func (s isa) zero(v Op) {
 	if s.lanes == 16 {
 		VPXORD(v, v, v)
 	} else {
@@ -393,15 +393,14 @@ func vecConst(name string, vals []float32) func(i int) Mem {
 // softmaxISA is a vector width of the softmax row kernels: AVX2's 8 lanes
 // or AVX-512's 16.
 type softmaxISA struct {
-	name             string // AVX2, AVX512
-	lanes            int
-	needMax, needExp string // the CPU features, for the doc comments
-	vec              func() VecVirtual
+	isa                                // its name and lanes; zero clears a vector
+	needMax, needExp string            // the CPU features, for the doc comments
+	alloc            func() VecVirtual // a fresh vector register
 }
 
 var (
-	softmaxAVX2   = softmaxISA{"AVX2", 8, "AVX", "AVX2 and FMA3", YMM}
-	softmaxAVX512 = softmaxISA{"AVX512", 16, "AVX-512F", "AVX-512F", ZMM}
+	softmaxAVX2   = softmaxISA{avx2, "AVX", "AVX2 and FMA3", YMM}
+	softmaxAVX512 = softmaxISA{avx512, "AVX-512F", "AVX-512F", ZMM}
 )
 
 // bytes is the size of one vector.
@@ -453,7 +452,7 @@ func maxKernel(s softmaxISA) {
 	p := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
 	SHRQ(U8(s.shift()), n)
-	acc := []VecVirtual{s.vec(), s.vec(), s.vec(), s.vec()}
+	acc := []VecVirtual{s.alloc(), s.alloc(), s.alloc(), s.alloc()}
 	VMOVUPS(Mem{Base: p}, acc[0])
 	for i := 1; i < 4; i++ {
 		VMOVAPS(acc[0], acc[i])
@@ -531,30 +530,26 @@ func expSubSumKernel(s softmaxISA) {
 	mem := expConsts()
 	p := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
-	m := s.vec()
+	m := s.alloc()
 	VBROADCASTSS(paramAddr("m"), m)
 	c := func(i int) Op { return mem(i) }
 	if s.lanes == 16 {
 		regs := make([]Op, 10)
 		for i := range regs {
-			r := s.vec()
+			r := s.alloc()
 			VBROADCASTSS(mem(i), r)
 			regs[i] = r
 		}
 		c = func(i int) Op { return regs[i] }
 	}
 	SHRQ(U8(s.shift()), n)
-	sums := []VecVirtual{s.vec(), s.vec()}
+	sums := []VecVirtual{s.alloc(), s.alloc()}
 	for _, v := range sums {
-		if s.lanes == 16 {
-			VPXORD(v, v, v)
-		} else {
-			VXORPS(v, v, v)
-		}
+		s.zero(v)
 	}
 	exp := func(off int, sum VecVirtual) {
-		t, k, e := s.vec(), s.vec(), s.vec()
-		var ok Op = s.vec()
+		t, k, e := s.alloc(), s.alloc(), s.alloc()
+		var ok Op = s.alloc()
 		if s.lanes == 16 {
 			ok = K()
 		}
