@@ -120,6 +120,54 @@ func Sgemm12x16AVX512(k int, a *float32, rsa int, csa int, b *float32, ldb int, 
 //go:noescape
 func Transpose8AVX(dst *float32, ldd int, src *float32, lds int, n int)
 
+// CopySlivers6AVX copies rows rows of n 6-float pieces from src (row
+// stride ld) into slivers; rows and n must be positive. Needs AVX.
+//
+//	for r := 0; r < rows; r++ {
+//		for s := 0; s < n; s++ {
+//			copy(dst[s*rows*6+r*6:][:6], src[r*ld+s*6:][:6])
+//		}
+//	}
+//
+//go:noescape
+func CopySlivers6AVX(dst *float32, src *float32, ld int, rows int, n int)
+
+// CopySlivers12AVX copies rows rows of n 12-float pieces from src (row
+// stride ld) into slivers; rows and n must be positive. Needs AVX.
+//
+//	for r := 0; r < rows; r++ {
+//		for s := 0; s < n; s++ {
+//			copy(dst[s*rows*12+r*12:][:12], src[r*ld+s*12:][:12])
+//		}
+//	}
+//
+//go:noescape
+func CopySlivers12AVX(dst *float32, src *float32, ld int, rows int, n int)
+
+// CopySlivers16AVX copies rows rows of n 16-float pieces from src (row
+// stride ld) into slivers; rows and n must be positive. Needs AVX.
+//
+//	for r := 0; r < rows; r++ {
+//		for s := 0; s < n; s++ {
+//			copy(dst[s*rows*16+r*16:][:16], src[r*ld+s*16:][:16])
+//		}
+//	}
+//
+//go:noescape
+func CopySlivers16AVX(dst *float32, src *float32, ld int, rows int, n int)
+
+// CopySlivers32AVX copies rows rows of n 32-float pieces from src (row
+// stride ld) into slivers; rows and n must be positive. Needs AVX.
+//
+//	for r := 0; r < rows; r++ {
+//		for s := 0; s < n; s++ {
+//			copy(dst[s*rows*32+r*32:][:32], src[r*ld+s*32:][:32])
+//		}
+//	}
+//
+//go:noescape
+func CopySlivers32AVX(dst *float32, src *float32, ld int, rows int, n int)
+
 // MaxAVX2 returns the largest element of x; len(x) must be a positive
 // multiple of 8. Needs AVX. NaNs are not handled: they are
 // skipped or returned depending on their position (VMAXPS semantics).
@@ -204,6 +252,18 @@ func AdamAVX2(p []float32, g []float32, m []float32, v []float32, c *[7]float32)
 //
 //go:noescape
 func AddToAVX2(dst []float32, a []float32, b []float32)
+
+// ScaleAVX2 sets x[i] *= s for i < len(x); len(x) must be a multiple of
+// 8. Needs AVX.
+//
+//go:noescape
+func ScaleAVX2(x []float32, s float32)
+
+// SoftmaxBackwardAVX2 sets dy[i] = p[i] * (dy[i] - s) for i < len(dy);
+// len(dy) must be a multiple of 8, p at least as long. Needs AVX.
+//
+//go:noescape
+func SoftmaxBackwardAVX2(dy []float32, p []float32, s float32)
 
 // ReLUMaskAVX2 sets dx[i] = 0 where !(y[i] > 0), for i < len(dx): the
 // backward of ReLU in place. len(dx) must be a multiple of 8, y at

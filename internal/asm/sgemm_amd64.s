@@ -1316,6 +1316,138 @@ done:
 	VZEROUPPER
 	RET
 
+// func CopySlivers6AVX(dst *float32, src *float32, ld int, rows int, n int)
+// Requires: AVX
+TEXT ·CopySlivers6AVX(SB), NOSPLIT, $0-40
+	MOVQ   dst+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	MOVQ   rows+24(FP), BX
+	MOVQ   n+32(FP), SI
+	IMUL3Q $0x00000018, BX, DI
+	SHLQ   $0x02, DX
+
+row:
+	MOVQ AX, R8
+	MOVQ CX, R9
+	MOVQ SI, R10
+
+piece:
+	VMOVUPS (R9), X0
+	VMOVSD  16(R9), X1
+	VMOVUPS X0, (R8)
+	VMOVSD  X1, 16(R8)
+	ADDQ    $0x18, R9
+	ADDQ    DI, R8
+	DECQ    R10
+	JNZ     piece
+	ADDQ    DX, CX
+	ADDQ    $0x18, AX
+	DECQ    BX
+	JNZ     row
+	VZEROUPPER
+	RET
+
+// func CopySlivers12AVX(dst *float32, src *float32, ld int, rows int, n int)
+// Requires: AVX
+TEXT ·CopySlivers12AVX(SB), NOSPLIT, $0-40
+	MOVQ   dst+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	MOVQ   rows+24(FP), BX
+	MOVQ   n+32(FP), SI
+	IMUL3Q $0x00000030, BX, DI
+	SHLQ   $0x02, DX
+
+row:
+	MOVQ AX, R8
+	MOVQ CX, R9
+	MOVQ SI, R10
+
+piece:
+	VMOVUPS (R9), Y0
+	VMOVUPS 32(R9), X1
+	VMOVUPS Y0, (R8)
+	VMOVUPS X1, 32(R8)
+	ADDQ    $0x30, R9
+	ADDQ    DI, R8
+	DECQ    R10
+	JNZ     piece
+	ADDQ    DX, CX
+	ADDQ    $0x30, AX
+	DECQ    BX
+	JNZ     row
+	VZEROUPPER
+	RET
+
+// func CopySlivers16AVX(dst *float32, src *float32, ld int, rows int, n int)
+// Requires: AVX
+TEXT ·CopySlivers16AVX(SB), NOSPLIT, $0-40
+	MOVQ   dst+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	MOVQ   rows+24(FP), BX
+	MOVQ   n+32(FP), SI
+	IMUL3Q $0x00000040, BX, DI
+	SHLQ   $0x02, DX
+
+row:
+	MOVQ AX, R8
+	MOVQ CX, R9
+	MOVQ SI, R10
+
+piece:
+	VMOVUPS (R9), Y0
+	VMOVUPS 32(R9), Y1
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, 32(R8)
+	ADDQ    $0x40, R9
+	ADDQ    DI, R8
+	DECQ    R10
+	JNZ     piece
+	ADDQ    DX, CX
+	ADDQ    $0x40, AX
+	DECQ    BX
+	JNZ     row
+	VZEROUPPER
+	RET
+
+// func CopySlivers32AVX(dst *float32, src *float32, ld int, rows int, n int)
+// Requires: AVX
+TEXT ·CopySlivers32AVX(SB), NOSPLIT, $0-40
+	MOVQ   dst+0(FP), AX
+	MOVQ   src+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	MOVQ   rows+24(FP), BX
+	MOVQ   n+32(FP), SI
+	IMUL3Q $0x00000080, BX, DI
+	SHLQ   $0x02, DX
+
+row:
+	MOVQ AX, R8
+	MOVQ CX, R9
+	MOVQ SI, R10
+
+piece:
+	VMOVUPS (R9), Y0
+	VMOVUPS 32(R9), Y1
+	VMOVUPS 64(R9), Y2
+	VMOVUPS 96(R9), Y3
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, 32(R8)
+	VMOVUPS Y2, 64(R8)
+	VMOVUPS Y3, 96(R8)
+	ADDQ    $0x80, R9
+	ADDQ    DI, R8
+	DECQ    R10
+	JNZ     piece
+	ADDQ    DX, CX
+	ADDQ    $0x80, AX
+	DECQ    BX
+	JNZ     row
+	VZEROUPPER
+	RET
+
 // func MaxAVX2(x []float32) float32
 // Requires: AVX, SSE
 TEXT ·MaxAVX2(SB), NOSPLIT, $0-28
@@ -1925,6 +2057,50 @@ loop:
 	ADDQ    $0x20, CX
 	ADDQ    $0x20, DX
 	DECQ    BX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func ScaleAVX2(x []float32, s float32)
+// Requires: AVX
+TEXT ·ScaleAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x_base+0(FP), AX
+	MOVQ         x_len+8(FP), CX
+	SHRQ         $0x03, CX
+	JZ           done
+	VBROADCASTSS s+24(FP), Y0
+
+loop:
+	VMULPS  (AX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x20, AX
+	DECQ    CX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func SoftmaxBackwardAVX2(dy []float32, p []float32, s float32)
+// Requires: AVX
+TEXT ·SoftmaxBackwardAVX2(SB), NOSPLIT, $0-52
+	MOVQ         dy_base+0(FP), AX
+	MOVQ         p_base+24(FP), CX
+	MOVQ         dy_len+8(FP), DX
+	SHRQ         $0x03, DX
+	JZ           done
+	VBROADCASTSS s+48(FP), Y0
+
+loop:
+	VMOVUPS (AX), Y1
+	VSUBPS  Y0, Y1, Y1
+	VMULPS  (CX), Y1, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	DECQ    DX
 	JNZ     loop
 
 done:

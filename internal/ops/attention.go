@@ -105,19 +105,15 @@ func (s *AttentionScratch) grow(threads, lq, lk int) {
 // column of rows d apart. scores ([lq, lk]) is left holding the unnormalised
 // exponentials and sums ([lq]) their row sums.
 func attendHead(g Exec, q, k, v, ctx []float32, lq, lk, d, dh int, scale float32, scores, sums []float32) {
-	expRow := activeKernel.Load().softmax
+	kern := activeKernel.Load()
 	g.Sgemm(false, true, lq, lk, dh, scale, q, d, k, d, 0, scores, lk)
 	for r := 0; r < lq; r++ {
-		sums[r] = expRow(scores[r*lk : (r+1)*lk])
+		sums[r] = kern.softmax(scores[r*lk : (r+1)*lk])
 	}
 	g.Sgemm(false, false, lq, dh, lk, 1, scores, lk, v, d, 0, ctx, d)
 	// Normalise the [lq, dh] result rather than the [lq, lk] weights.
 	for r := 0; r < lq; r++ {
-		inv := 1 / sums[r]
-		row := ctx[r*d : r*d+dh]
-		for j := range row {
-			row[j] *= inv
-		}
+		kern.scale(ctx[r*d:r*d+dh], 1/sums[r])
 	}
 }
 
@@ -153,9 +149,14 @@ func SoftmaxRow(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	inv := 1 / activeKernel.Load().softmax(x)
+	kern := activeKernel.Load()
+	kern.scale(x, 1/kern.softmax(x))
+}
+
+// scaleGo sets x[i] *= s: the reference for the kernels' scale.
+func scaleGo(x []float32, s float32) {
 	for i := range x {
-		x[i] *= inv
+		x[i] *= s
 	}
 }
 
@@ -325,12 +326,9 @@ func (e Exec) MultiHeadAttentionTrain(out, xq, xk, xv []float32, batch, lq, lk, 
 		p, sums := c.p[pair*lq*lk:(pair+1)*lq*lk], c.sums[t*lq:(t+1)*lq]
 		attendHead(g, q[b*lq*d+off:], k[b*lk*d+off:], v[b*lk*d+off:], ctx[b*lq*d+off:],
 			lq, lk, d, dh, scale, p, sums)
+		normalise := activeKernel.Load().scale
 		for r := range lq {
-			inv := 1 / sums[r]
-			row := p[r*lk : (r+1)*lk]
-			for j := range row {
-				row[j] *= inv
-			}
+			normalise(p[r*lk:(r+1)*lk], 1/sums[r])
 		}
 	})
 	e.Linear(out, ctx, batch*lq, d, outProj, nil, d)
@@ -421,6 +419,7 @@ func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut,
 	dh := d / heads
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	T := pairThreads(e, batch*heads)
+	softmaxBackward := activeKernel.Load().softmaxBackward
 	if len(g.dP) < T*lq*lk {
 		g.dP = make([]float32, T*lq*lk)
 	}
@@ -438,9 +437,11 @@ func (e Exec) MultiHeadAttentionBackward(dXq, dXk, dXv, dInProj, dOutProj, dOut,
 		}
 		ds := g.dP[t*lq*lk : (t+1)*lq*lk]
 		ge.Sgemm(false, true, lq, lk, dh, 1, dc, d, v[ko:], d, 0, ds, lk)
-		for r := range lq {
-			dot := dotF64(dc[r*d:r*d+dh], ctx[qo+r*d:qo+r*d+dh])
-			softmaxBackwardRowDot(ds[r*lk:(r+1)*lk], p[r*lk:(r+1)*lk], float32(dot))
+		for r := 0; r < lq; r += 4 {
+			dots := rowDots4(dc, ctx[qo:], d, dh, r, min(4, lq-r))
+			for i := range min(4, lq-r) {
+				softmaxBackward(ds[(r+i)*lk:(r+i+1)*lk], p[(r+i)*lk:(r+i+1)*lk], float32(dots[i]))
+			}
 		}
 		if needQ {
 			ge.Sgemm(true, true, dh, lq, lk, scale, k[ko:], d, ds, lk, 0, dQT[qt:], ldq)
@@ -489,6 +490,28 @@ func sameSlice(a, b []float32) bool {
 	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
 }
 
+// rowDots4 returns dotF64 of rows r … r+g−1 (g ≤ 4) of a and b (row
+// stride ld, n columns), the sums of four rows side by side: a dot of 48 is
+// a chain of dependent adds, and four chains overlap. Each sum is taken in
+// dotF64's order, so it has its bits; rows past g repeat row r+g−1.
+func rowDots4(a, b []float32, ld, n, r, g int) (dots [4]float64) {
+	var x, y [4][]float32
+	for i := range 4 {
+		o := (r + min(i, g-1)) * ld
+		x[i], y[i] = a[o:o+n], b[o:o+n]
+	}
+	x1, x2, x3 := x[1][:n], x[2][:n], x[3][:n]
+	y0, y1, y2, y3 := y[0][:n], y[1][:n], y[2][:n], y[3][:n]
+	var s0, s1, s2, s3 float64
+	for j, v := range x[0] {
+		s0 += float64(v) * float64(y0[j])
+		s1 += float64(x1[j]) * float64(y1[j])
+		s2 += float64(x2[j]) * float64(y2[j])
+		s3 += float64(x3[j]) * float64(y3[j])
+	}
+	return [4]float64{s0, s1, s2, s3}
+}
+
 // dotF64 is Σ a[i]·b[i], summed in float64: the softmax backward subtracts
 // it from values of the same size, so its rounding is what survives.
 func dotF64(a, b []float32) float64 {
@@ -504,7 +527,7 @@ func dotF64(a, b []float32) float64 {
 // (one row), into the gradient with respect to x, in place:
 // dy[j] = p[j]·(dy[j] − Σ_k dy[k]·p[k]). The sum is taken in float64.
 func SoftmaxBackwardRow(dy, p []float32) {
-	softmaxBackwardRowDot(dy, p, float32(dotF64(dy, p)))
+	activeKernel.Load().softmaxBackward(dy, p, float32(dotF64(dy, p)))
 }
 
 // softmaxBackwardRowDot is SoftmaxBackwardRow with the sum s given:

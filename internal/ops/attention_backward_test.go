@@ -418,6 +418,23 @@ func TestMultiHeadAttentionBackwardSemantics(t *testing.T) {
 	})
 }
 
+// TestRowDots4: the four-row dots have each row's dotF64 bits, for groups
+// of one to four rows.
+func TestRowDots4(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	const ld, n = 13, 11
+	a, b := randSlice(rng, 6*ld), randSlice(rng, 6*ld)
+	for g := 1; g <= 4; g++ {
+		dots := rowDots4(a, b, ld, n, 2, g)
+		for i := range g {
+			o := (2 + i) * ld
+			if want := dotF64(a[o:o+n], b[o:o+n]); math.Float64bits(dots[i]) != math.Float64bits(want) {
+				t.Errorf("g=%d row %d: %v, want %v", g, i, dots[i], want)
+			}
+		}
+	}
+}
+
 // TestSoftmaxBackwardRow checks the row helper against its oracle and the
 // oracle against central differences of a float64 softmax.
 func TestSoftmaxBackwardRow(t *testing.T) {

@@ -541,6 +541,30 @@ func TestLayerNormBackwardMatchesRef(t *testing.T) {
 	}
 }
 
+// TestLayerNormBackwardRowGroups: rows go through the backward four at a
+// time, and a row's dX has the same bits whatever group it falls in (a last
+// group of one to three rows included) as when it is alone.
+func TestLayerNormBackwardRowGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 15))
+	for _, tc := range []struct{ m, d int }{{5, 33}, {6, 576}, {7, 8}, {9, 576}} {
+		m, d := tc.m, tc.d
+		x, gamma, dOut := randSlice(rng, m*d), randSlice(rng, d), randSlice(rng, m*d)
+		for i := range x {
+			x[i] = x[i]*3 + float32(i/d) // the rows' means differ
+		}
+		init := randSlice(rng, m*d)
+		whole := slices.Clone(init)
+		LayerNormBackward(whole, nil, nil, dOut, x, m, d, gamma, 1e-5)
+		for r := range m {
+			alone := slices.Clone(init[r*d : (r+1)*d])
+			LayerNormBackward(alone, nil, nil, dOut[r*d:(r+1)*d], x[r*d:(r+1)*d], 1, d, gamma, 1e-5)
+			if !bitsEqual(alone, whole[r*d:(r+1)*d]) {
+				t.Errorf("%v: row %d differs from the row alone", tc, r)
+			}
+		}
+	}
+}
+
 // TestReshapeBackwardAccumulates: the permutation backwards add to what is
 // there, and undo their forward: forward(backward(dOut)) = dOut.
 func TestReshapeBackwardAccumulates(t *testing.T) {

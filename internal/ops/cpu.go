@@ -38,6 +38,9 @@ type gemmKernel struct {
 	packB bool
 	// transpose8, if not nil, packs 8 rows at a time (see asm.Transpose8AVX).
 	transpose8 func(dst []float32, ldd int, src []float32, lds, n int)
+	// copySlivers, if not nil, is copySliversGo for the kernel's mr and nr
+	// (packCols's copying of whole slivers).
+	copySlivers func(dst, src []float32, ld, rows, n, w int)
 	// The row kernels of the same instruction set; the Go ones are the
 	// references. softmax replaces a row x by exp(x − max x) and returns
 	// its sum (softmaxUnnormalised); add is Add; addBiasReLU is
@@ -46,6 +49,10 @@ type gemmKernel struct {
 	add          func(dst, src []float32)
 	addBiasReLU  func(x, bias []float32)
 	layerNormRow func(out, x, gamma, beta []float32, eps float64)
+	// scale is scaleGo (a row times 1/sum); softmaxBackward is
+	// softmaxBackwardRowDot.
+	scale           func(x []float32, s float32)
+	softmaxBackward func(dy, p []float32, s float32)
 	// The element-wise kernels of training: adam is AdamUpdate, addTo
 	// AddTo, reluBackward ReLUBackward, reluBackwardTo ReLUBackwardTo.
 	adam           func(p, g, m, v []float32, c AdamCoefs)
@@ -71,19 +78,21 @@ type kernelChoice struct {
 // has constant offsets for packed B.
 var genericKernel = &gemmKernel{
 	name: "generic", mr: 1, nr: 6, mc: 96, kc: 256, nc: 4080,
-	tile:           asm.Sgemm1x6Go,
-	rows:           asm.Sgemm1x6RowsGo,
-	packB:          true,
-	softmax:        softmaxUnnormalised,
-	add:            addGo,
-	addBiasReLU:    addBiasReLUGo,
-	layerNormRow:   layerNormRowGo,
-	adam:           adamUpdateGo,
-	addTo:          addToGo,
-	reluBackward:   reluBackwardGo,
-	reluBackwardTo: reluBackwardToGo,
-	peak:           peakGeneric,
-	flopsPerTrip:   2 * 12,
+	tile:            asm.Sgemm1x6Go,
+	rows:            asm.Sgemm1x6RowsGo,
+	packB:           true,
+	softmax:         softmaxUnnormalised,
+	add:             addGo,
+	addBiasReLU:     addBiasReLUGo,
+	layerNormRow:    layerNormRowGo,
+	scale:           scaleGo,
+	softmaxBackward: softmaxBackwardRowDot,
+	adam:            adamUpdateGo,
+	addTo:           addToGo,
+	reluBackward:    reluBackwardGo,
+	reluBackwardTo:  reluBackwardToGo,
+	peak:            peakGeneric,
+	flopsPerTrip:    2 * 12,
 }
 
 var (

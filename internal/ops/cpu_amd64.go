@@ -21,17 +21,20 @@ var avx2Kernel = &gemmKernel{
 	half: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm6x8AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	transpose8:     transpose8AVX,
-	softmax:        softmaxAVX2,
-	add:            addAVX2,
-	addBiasReLU:    addBiasReLUAVX2,
-	layerNormRow:   layerNormRowAVX2,
-	adam:           adamAVX2,
-	addTo:          addToAVX2,
-	reluBackward:   reluBackwardAVX2,
-	reluBackwardTo: reluBackwardToAVX2,
-	peak:           asm.PeakFMAAVX2,
-	flopsPerTrip:   12 * 8 * 2,
+	transpose8:      transpose8AVX,
+	copySlivers:     copySliversAVX,
+	softmax:         softmaxAVX2,
+	add:             addAVX2,
+	addBiasReLU:     addBiasReLUAVX2,
+	layerNormRow:    layerNormRowAVX2,
+	scale:           scaleAVX2,
+	softmaxBackward: softmaxBackwardAVX2,
+	adam:            adamAVX2,
+	addTo:           addToAVX2,
+	reluBackward:    reluBackwardAVX2,
+	reluBackwardTo:  reluBackwardToAVX2,
+	peak:            asm.PeakFMAAVX2,
+	flopsPerTrip:    12 * 8 * 2,
 }
 
 // The AVX-512 kernel; its blocking and packing are set for this CPU by
@@ -44,30 +47,57 @@ var avx512Kernel = &gemmKernel{
 	half: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm12x16AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	transpose8: transpose8AVX,
+	transpose8:  transpose8AVX,
+	copySlivers: copySliversAVX,
 	// The softmax's exponentials are bound by arithmetic: 16 lanes. The
 	// other row kernels are AVX2 (replaced by the Go ones where AVX2 is
 	// missing): memory-bound, they gain nothing from wider vectors.
-	softmax:        softmaxAVX512,
-	add:            addAVX2,
-	addBiasReLU:    addBiasReLUAVX2,
-	layerNormRow:   layerNormRowAVX2,
-	adam:           adamAVX2,
-	addTo:          addToAVX2,
-	reluBackward:   reluBackwardAVX2,
-	reluBackwardTo: reluBackwardToAVX2,
-	peak:           asm.PeakFMAAVX512,
-	flopsPerTrip:   24 * 16 * 2,
+	softmax:         softmaxAVX512,
+	add:             addAVX2,
+	addBiasReLU:     addBiasReLUAVX2,
+	layerNormRow:    layerNormRowAVX2,
+	scale:           scaleAVX2,
+	softmaxBackward: softmaxBackwardAVX2,
+	adam:            adamAVX2,
+	addTo:           addToAVX2,
+	reluBackward:    reluBackwardAVX2,
+	reluBackwardTo:  reluBackwardToAVX2,
+	peak:            asm.PeakFMAAVX512,
+	flopsPerTrip:    24 * 16 * 2,
 }
 
 // The row kernels: AVX2 on 8 lanes, and the AVX-512 softmax on 16.
 var (
-	softmaxAVX2      = vecSoftmax(8, asm.MaxAVX2, asm.ExpSubSumAVX2)
-	addAVX2          = vecAdd(8, asm.AddAVX2)
-	addBiasReLUAVX2  = vecAddBiasReLU(8, asm.AddBiasReLUAVX2)
-	layerNormRowAVX2 = vecLayerNormRow(8, asm.LayerNormRowAVX2)
-	softmaxAVX512    = vecSoftmax(16, asm.MaxAVX512, asm.ExpSubSumAVX512)
+	softmaxAVX2         = vecSoftmax(8, asm.MaxAVX2, asm.ExpSubSumAVX2)
+	addAVX2             = vecAdd(8, asm.AddAVX2)
+	addBiasReLUAVX2     = vecAddBiasReLU(8, asm.AddBiasReLUAVX2)
+	layerNormRowAVX2    = vecLayerNormRow(8, asm.LayerNormRowAVX2)
+	scaleAVX2           = vecRowScalar(8, asm.ScaleAVX2, scaleGo)
+	softmaxBackwardAVX2 = vecRowPairScalar(8, asm.SoftmaxBackwardAVX2, softmaxBackwardRowDot)
+	softmaxAVX512       = vecSoftmax(16, asm.MaxAVX512, asm.ExpSubSumAVX512)
 )
+
+// copySliversAVX is copySliversGo with asm.CopySlivers{6,12,16,32}AVX for
+// the tile widths of both kernels (other widths: copySliversGo).
+func copySliversAVX(dst, src []float32, ld, rows, n, w int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = dst[n*rows*w-1]
+	_ = src[(rows-1)*ld+n*w-1]
+	switch w {
+	case 6:
+		asm.CopySlivers6AVX(&dst[0], &src[0], ld, rows, n)
+	case 12:
+		asm.CopySlivers12AVX(&dst[0], &src[0], ld, rows, n)
+	case 16:
+		asm.CopySlivers16AVX(&dst[0], &src[0], ld, rows, n)
+	case 32:
+		asm.CopySlivers32AVX(&dst[0], &src[0], ld, rows, n)
+	default:
+		copySliversGo(dst, src, ld, rows, n, w)
+	}
+}
 
 // transpose8AVX is asm.Transpose8AVX on slices: dst[c*ldd+i] = src[i*lds+c]
 // for i < 8, c < n (n a multiple of 8).
@@ -120,6 +150,7 @@ func platformKernels() []kernelChoice {
 	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
 		k := avx512Kernel
 		k.softmax, k.add, k.addBiasReLU, k.layerNormRow = genericKernel.softmax, genericKernel.add, genericKernel.addBiasReLU, genericKernel.layerNormRow
+		k.scale, k.softmaxBackward = genericKernel.scale, genericKernel.softmaxBackward
 		k.adam, k.addTo, k.reluBackward, k.reluBackwardTo = genericKernel.adam, genericKernel.addTo, genericKernel.reluBackward, genericKernel.reluBackwardTo
 	}
 	return []kernelChoice{

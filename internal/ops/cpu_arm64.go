@@ -21,12 +21,14 @@ var neonKernel = &gemmKernel{
 	addBiasReLU:  addBiasReLUNEON,
 	layerNormRow: layerNormRowNEON,
 	// The element-wise training kernels stay in Go: no NEON versions yet.
-	adam:           adamUpdateGo,
-	addTo:          addToGo,
-	reluBackward:   reluBackwardGo,
-	reluBackwardTo: reluBackwardToGo,
-	peak:           asm.PeakFMANEON,
-	flopsPerTrip:   24 * 4 * 2,
+	scale:           scaleGo,
+	softmaxBackward: softmaxBackwardRowDot,
+	adam:            adamUpdateGo,
+	addTo:           addToGo,
+	reluBackward:    reluBackwardGo,
+	reluBackwardTo:  reluBackwardToGo,
+	peak:            asm.PeakFMANEON,
+	flopsPerTrip:    24 * 4 * 2,
 }
 
 // The NEON row kernels, 4 lanes.

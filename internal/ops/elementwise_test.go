@@ -69,8 +69,9 @@ func lengths() []int {
 	return append(ns, 63, 64, 65, 127, 1000, 1031)
 }
 
-// TestElementwiseKernelsMatchGo runs AdamUpdate, AddTo, ReLUBackward (both
-// the in-place and the accumulating form) and ReLUBackwardTo on every usable kernel and
+// TestElementwiseKernelsMatchGo runs AdamUpdate, AddTo, the row scaling
+// and softmax backward of attention, ReLUBackward (both the in-place and
+// the accumulating form) and ReLUBackwardTo on every usable kernel and
 // compares every bit, canaries included, with the Go references.
 func TestElementwiseKernelsMatchGo(t *testing.T) {
 	coefs := []AdamCoefs{
@@ -108,6 +109,23 @@ func TestElementwiseKernelsMatchGo(t *testing.T) {
 				addToGo(want[:n], a, b)
 				k.addTo(got[:n], a, b)
 				sameBits(t, "addTo", n, got, want)
+
+				// Scale and the softmax backward, by a scalar that is mostly
+				// ordinary and sometimes zero, negative zero or infinite.
+				for _, sc := range []float32{1 / 3.7, -0.8, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1))} {
+					want = withCanary(mixed(r, n))
+					got = append([]float32(nil), want...)
+					scaleGo(want[:n], sc)
+					k.scale(got[:n], sc)
+					sameBits(t, "scale", n, got, want)
+
+					p := mixed(r, n)
+					want = withCanary(mixed(r, n))
+					got = append([]float32(nil), want...)
+					softmaxBackwardRowDot(want[:n], p, sc)
+					k.softmaxBackward(got[:n], p, sc)
+					sameBits(t, "softmaxBackward", n, got, want)
+				}
 
 				dOut, y := mixed(r, n), mixed(r, n)
 				want = withCanary(mixed(r, n))

@@ -304,14 +304,14 @@ func (g *gemmCall) packB(dst []float32, pc, kc, jc, nc, nr int) {
 	if g.transB { // B is n×k: sliver columns are rows of B
 		packRows(dst, g.b, g.ldb, jc, nc, pc, kc, nr, g.kern.transpose8)
 	} else {
-		packCols(dst, g.b, g.ldb, pc, kc, jc, nc, nr)
+		packCols(dst, g.b, g.ldb, pc, kc, jc, nc, nr, g.kern.copySlivers)
 	}
 }
 
 // packAblock packs op(A)[ic:ic+mc, pc:pc+kc] into ceil(mc/mr) slivers of kc×mr.
 func (g *gemmCall) packAblock(dst []float32, ic, mc, pc, kc, mr int) {
 	if g.transA { // A is k×m: sliver rows are columns of A
-		packCols(dst, g.a, g.lda, pc, kc, ic, mc, mr)
+		packCols(dst, g.a, g.lda, pc, kc, ic, mc, mr, g.kern.copySlivers)
 	} else {
 		packRows(dst, g.a, g.lda, ic, mc, pc, kc, mr, g.kern.transpose8)
 	}

@@ -68,36 +68,56 @@ func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int, t8 func(dst []f
 //
 //	dst[s*rows*w + r*w + j] = src[(r0+r)*ld + c0+s*w+j]   (0 past column c0+cols)
 //
-// This is B when !transB and A when transA: each sliver row is a copy. The
-// source is read row by row, sequentially.
-func packCols(dst, src []float32, ld, r0, rows, c0, cols, w int) {
+// This is B when !transB and A when transA: each sliver row is a copy, the
+// full slivers' by slivers (nil: copySliversGo), the last partial one's here.
+func packCols(dst, src []float32, ld, r0, rows, c0, cols, w int, slivers func(dst, src []float32, ld, rows, n, w int)) {
+	if rows <= 0 {
+		return
+	}
 	nfull := cols / w
-	rem := cols - nfull*w
+	if slivers == nil {
+		slivers = copySliversGo
+	}
+	if nfull > 0 {
+		slivers(dst, src[r0*ld+c0:], ld, rows, nfull, w)
+	}
+	if rem := cols - nfull*w; rem > 0 {
+		e := dst[nfull*rows*w:]
+		for r := 0; r < rows; r++ {
+			o := (r0+r)*ld + c0 + nfull*w
+			copy(e[r*w:r*w+rem], src[o:o+rem])
+			clear(e[r*w+rem : r*w+w])
+		}
+	}
+}
+
+// copySliversGo copies rows rows of n w-float pieces into slivers, the
+// reference for the kernels' copySlivers:
+//
+//	dst[s*rows*w + r*w + j] = src[r*ld + s*w + j]   for j < w, s < n
+//
+// Fixed-size moves for the widths of the kernels' tiles.
+func copySliversGo(dst, src []float32, ld, rows, n, w int) {
 	for r := 0; r < rows; r++ {
-		row := src[(r0+r)*ld+c0 : (r0+r)*ld+c0+cols]
+		row := src[r*ld : r*ld+n*w]
 		d := dst[r*w:]
 		switch w {
 		case 4:
-			for s := 0; s < nfull; s++ {
+			for s := 0; s < n; s++ {
 				*(*[4]float32)(d[s*rows*4:]) = [4]float32(row[s*4:])
 			}
 		case 16:
-			for s := 0; s < nfull; s++ {
+			for s := 0; s < n; s++ {
 				*(*[16]float32)(d[s*rows*16:]) = [16]float32(row[s*16:])
 			}
 		case 32:
-			for s := 0; s < nfull; s++ {
+			for s := 0; s < n; s++ {
 				*(*[32]float32)(d[s*rows*32:]) = [32]float32(row[s*32:])
 			}
 		default:
-			for s := 0; s < nfull; s++ {
+			for s := 0; s < n; s++ {
 				copy(d[s*rows*w:s*rows*w+w], row[s*w:s*w+w])
 			}
-		}
-		if rem > 0 {
-			e := d[nfull*rows*w : nfull*rows*w+w]
-			copy(e, row[nfull*w:])
-			clear(e[rem:])
 		}
 	}
 }

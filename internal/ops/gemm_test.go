@@ -376,36 +376,43 @@ func TestSgemmBadArgs(t *testing.T) {
 	}
 }
 
+// packer is one kernel's packing helpers (nil: the Go ones).
+type packer struct {
+	name    string
+	t8      func(dst []float32, ldd int, src []float32, lds, n int)
+	slivers func(dst, src []float32, ld, rows, n, w int)
+}
+
 func TestPack(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
-	const ld = 41
+	const ld = 141
 	src := make([]float32, 60*ld)
 	for i := range src {
 		src[i] = rng.Float32()
 	}
-	t8s := map[string]func(dst []float32, ldd int, src []float32, lds, n int){"go": nil}
+	packers := []packer{{name: "go"}}
 	for _, c := range kernelTable {
-		if c.missing == "" && c.k.transpose8 != nil {
-			t8s[c.k.name] = c.k.transpose8
+		if c.missing == "" && (c.k.transpose8 != nil || c.k.copySlivers != nil) {
+			packers = append(packers, packer{c.k.name, c.k.transpose8, c.k.copySlivers})
 		}
 	}
-	for t8name, t8 := range t8s {
+	for _, p := range packers {
 		for _, w := range []int{4, 6, 8, 12, 16, 32} {
-			testPackW(t, src, ld, w, t8name, t8)
+			testPackW(t, src, ld, w, p)
 		}
 	}
 }
 
-func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(dst []float32, ldd int, src []float32, lds, n int)) {
+func testPackW(t *testing.T, src []float32, ld, w int, p packer) {
 	for _, rows := range []int{1, 5, 7, 8, 10, 11, 12, 13, 16, 17, 21, 23, 33} {
-		for _, cols := range []int{1, 3, 8, 16, 19, 27} {
+		for _, cols := range []int{1, 3, 8, 16, 19, 27, 32, 48, 70, 96} {
 			r0, c0 := 11, 7
 			sl := (rows + w - 1) / w
 			dst := make([]float32, sl*w*cols)
 			for i := range dst {
 				dst[i] = -1
 			}
-			packRows(dst, src, ld, r0, rows, c0, cols, w, t8)
+			packRows(dst, src, ld, r0, rows, c0, cols, w, p.t8)
 			for s := 0; s < sl; s++ {
 				for c := 0; c < cols; c++ {
 					for i := 0; i < w; i++ {
@@ -414,7 +421,7 @@ func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(ds
 							want = src[(r0+s*w+i)*ld+c0+c]
 						}
 						if got := dst[s*cols*w+c*w+i]; got != want {
-							t.Fatalf("packRows(%s) w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", t8name, w, rows, cols, s, c, i, got, want)
+							t.Fatalf("packRows(%s) w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", p.name, w, rows, cols, s, c, i, got, want)
 						}
 					}
 				}
@@ -425,7 +432,7 @@ func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(ds
 			for i := range dst {
 				dst[i] = -1
 			}
-			packCols(dst, src, ld, r0, rows, c0, cols, w)
+			packCols(dst, src, ld, r0, rows, c0, cols, w, p.slivers)
 			for s := 0; s < cl; s++ {
 				for r := 0; r < rows; r++ {
 					for j := 0; j < w; j++ {
@@ -434,7 +441,7 @@ func testPackW(t *testing.T, src []float32, ld, w int, t8name string, t8 func(ds
 							want = src[(r0+r)*ld+c0+s*w+j]
 						}
 						if got := dst[s*rows*w+r*w+j]; got != want {
-							t.Fatalf("packCols w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", w, rows, cols, s, r, j, got, want)
+							t.Fatalf("packCols(%s) w=%d rows=%d cols=%d: sliver %d (%d,%d) = %g, want %g", p.name, w, rows, cols, s, r, j, got, want)
 						}
 					}
 				}

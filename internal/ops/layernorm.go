@@ -78,19 +78,24 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 	if dGamma == nil && dBeta == nil {
 		return
 	}
+	// Each thread sums its columns over the rows in row order, as the
+	// one-thread pass does, walking the rows rather than down the columns.
 	parallelChunks(d, max(8, (d+threads-1)/threads), threads, func(j0, j1 int) {
-		for j := j0; j < j1; j++ {
-			var sg, sb float64
-			for r := 0; r < m; r++ {
-				dy := float64(dOut[r*d+j])
-				sb += dy
-				sg += dy * normalised(x[r*d+j], moments[2*r], moments[2*r+1])
+		sg, sb := make([]float64, j1-j0), make([]float64, j1-j0)
+		for r := 0; r < m; r++ {
+			dy, xr := dOut[r*d+j0:r*d+j1], x[r*d+j0:r*d+j1]
+			mean, inv := moments[2*r], moments[2*r+1]
+			for j, v := range dy {
+				sb[j] += float64(v)
+				sg[j] += float64(v) * normalised(xr[j], mean, inv)
 			}
+		}
+		for j := j0; j < j1; j++ {
 			if dGamma != nil {
-				dGamma[j] += float32(sg)
+				dGamma[j] += float32(sg[j-j0])
 			}
 			if dBeta != nil {
-				dBeta[j] += float32(sb)
+				dBeta[j] += float32(sb[j-j0])
 			}
 		}
 	})
@@ -100,6 +105,12 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 // adds into dX, and into dGamma and dBeta when they are not nil (the one-
 // thread form, lo = 0 and hi = m); when moments is not nil it keeps each
 // row's mean and 1/std there for the column pass.
+//
+// Each row's four float64 sums (mean, variance, mean(g), mean(g·x̂)) are
+// chains of dependent adds, which bound the pass; rows go four at a time so
+// that four chains run side by side, each summed in the one-row order, so the
+// bits do not depend on the grouping. A last group of fewer rows repeats its
+// last row in the chains and discards those sums.
 func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, gamma []float32, eps float64, moments []float64) {
 	var sg, sb []float64 // dGamma, dBeta sums over rows
 	if dGamma != nil {
@@ -108,44 +119,60 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 	if dBeta != nil {
 		sb = make([]float64, d)
 	}
-	var xh []float64 // the row's x̂
+	var xh [4][]float64 // the rows' x̂
 	if dX != nil || dGamma != nil || moments != nil {
-		xh = make([]float64, d)
-	}
-	for r := lo; r < hi; r++ {
-		dy := dOut[r*d : (r+1)*d]
-		for j, v := range sb {
-			sb[j] = v + float64(dy[j])
+		buf := make([]float64, 4*d)
+		for i := range xh {
+			xh[i] = buf[i*d : (i+1)*d]
 		}
-		if xh == nil {
+	}
+	for r := lo; r < hi; r += 4 {
+		g := min(4, hi-r) // real rows in the group
+		var dys [4][]float32
+		for i := range 4 {
+			k := r + min(i, g-1)
+			dys[i] = dOut[k*d : (k+1)*d]
+		}
+		for i := range g {
+			for j, v := range dys[i][:len(sb)] {
+				sb[j] += float64(v)
+			}
+		}
+		if xh[0] == nil {
 			continue
 		}
-		row := x[r*d : (r+1)*d]
-		mean, inv := rowMoments(row, eps)
-		if moments != nil {
-			moments[2*r], moments[2*r+1] = mean, inv
+		var xs [4][]float32
+		for i := range 4 {
+			k := r + min(i, g-1)
+			xs[i] = x[k*d : (k+1)*d]
 		}
-		for j, v := range row {
-			xh[j] = normalised(v, mean, inv)
-		}
-		for j, v := range sg {
-			sg[j] = v + float64(dy[j])*xh[j]
+		mean, inv := rowMoments4(xs, eps)
+		for i := range g {
+			if moments != nil {
+				moments[2*(r+i)], moments[2*(r+i)+1] = mean[i], inv[i]
+			}
+			h, mu, in := xh[i][:d], mean[i], inv[i]
+			for j, v := range xs[i] {
+				h[j] = normalised(v, mu, in)
+			}
+			for j, v := range dys[i][:len(sg)] {
+				sg[j] += float64(v) * h[j]
+			}
 		}
 		if dX == nil {
 			continue
 		}
-		gamma := gamma[:d]
-		var m1, m2 float64 // mean(g), mean(g·x̂)
-		for j, v := range dy {
-			g := float64(v) * float64(gamma[j])
-			m1 += g
-			m2 += g * xh[j]
+		xhs := xh
+		for i := g; i < 4; i++ {
+			xhs[i] = xh[g-1]
 		}
-		m1 /= float64(d)
-		m2 /= float64(d)
-		dx := dX[r*d : (r+1)*d]
-		for j, v := range dy {
-			dx[j] += float32((float64(v)*float64(gamma[j]) - m1 - xh[j]*m2) * inv)
+		m1, m2 := gradMoments4(dys, gamma[:d], xhs)
+		for i := range g {
+			dx, h, gm := dX[(r+i)*d:(r+i+1)*d], xh[i][:d], gamma[:d]
+			a, b, in := m1[i], m2[i], inv[i]
+			for j, v := range dys[i] {
+				dx[j] += float32((float64(v)*float64(gm[j]) - a - h[j]*b) * in)
+			}
 		}
 	}
 	for j, s := range sg {
@@ -154,6 +181,59 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 	for j, s := range sb {
 		dBeta[j] += float32(s)
 	}
+}
+
+// rowMoments4 is rowMoments of four rows of one length, their sums side by
+// side.
+func rowMoments4(x [4][]float32, eps float64) (mean, inv [4]float64) {
+	x0, x1, x2, x3 := x[0], x[1][:len(x[0])], x[2][:len(x[0])], x[3][:len(x[0])]
+	n := float64(len(x0))
+	var s0, s1, s2, s3 float64
+	for j, v := range x0 {
+		s0 += float64(v)
+		s1 += float64(x1[j])
+		s2 += float64(x2[j])
+		s3 += float64(x3[j])
+	}
+	mean = [4]float64{s0 / n, s1 / n, s2 / n, s3 / n}
+	var q0, q1, q2, q3 float64
+	for j, v := range x0 {
+		d0 := float64(v) - mean[0]
+		d1 := float64(x1[j]) - mean[1]
+		d2 := float64(x2[j]) - mean[2]
+		d3 := float64(x3[j]) - mean[3]
+		q0 += d0 * d0
+		q1 += d1 * d1
+		q2 += d2 * d2
+		q3 += d3 * d3
+	}
+	for i, q := range [4]float64{q0, q1, q2, q3} {
+		inv[i] = 1 / math.Sqrt(q/n+eps)
+	}
+	return mean, inv
+}
+
+// gradMoments4 returns mean(g) and mean(g·x̂), g = dy·gamma, of four rows,
+// their sums side by side.
+func gradMoments4(dy [4][]float32, gamma []float32, xh [4][]float64) (m1, m2 [4]float64) {
+	d := len(gamma)
+	y0, y1, y2, y3 := dy[0][:d], dy[1][:d], dy[2][:d], dy[3][:d]
+	h0, h1, h2, h3 := xh[0][:d], xh[1][:d], xh[2][:d], xh[3][:d]
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	for j, gm := range gamma {
+		w := float64(gm)
+		g0, g1, g2, g3 := float64(y0[j])*w, float64(y1[j])*w, float64(y2[j])*w, float64(y3[j])*w
+		a0 += g0
+		a1 += g1
+		a2 += g2
+		a3 += g3
+		b0 += g0 * h0[j]
+		b1 += g1 * h1[j]
+		b2 += g2 * h2[j]
+		b3 += g3 * h3[j]
+	}
+	n := float64(d)
+	return [4]float64{a0 / n, a1 / n, a2 / n, a3 / n}, [4]float64{b0 / n, b1 / n, b2 / n, b3 / n}
 }
 
 // normalised is x̂ = (v−mean)·inv, the one expression both passes of

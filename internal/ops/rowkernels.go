@@ -38,6 +38,31 @@ func vecAdd(lanes int, k func(dst, src []float32)) func(dst, src []float32) {
 	}
 }
 
+// vecRowScalar is an op of a row and a scalar (Scale) with the
+// multiple-of-lanes part in the vector kernel k and the rest in ref.
+func vecRowScalar(lanes int, k, ref func(x []float32, s float32)) func(x []float32, s float32) {
+	return func(x []float32, s float32) {
+		nv := len(x) / lanes * lanes
+		if nv > 0 {
+			k(x[:nv], s)
+		}
+		ref(x[nv:], s)
+	}
+}
+
+// vecRowPairScalar is vecRowScalar for an op of two rows and a scalar (the
+// softmax backward), y at least as long as x.
+func vecRowPairScalar(lanes int, k, ref func(x, y []float32, s float32)) func(x, y []float32, s float32) {
+	return func(x, y []float32, s float32) {
+		y = y[:len(x)]
+		nv := len(x) / lanes * lanes
+		if nv > 0 {
+			k(x[:nv], y[:nv], s)
+		}
+		ref(x[nv:], y[nv:], s)
+	}
+}
+
 // vecMap3 is an element-wise op of three equal-length slices (dst, a, b:
 // AddTo, ReLUBackward, ReLUBackwardTo) with the multiple-of-lanes part in
 // the vector kernel k and the rest in the Go reference ref.

@@ -64,6 +64,9 @@ func main() {
 		kernel(half(s))
 	}
 	transpose8()
+	for _, w := range []int{6, 12, 16, 32} {
+		copySlivers(w)
+	}
 	for _, s := range []softmaxISA{softmaxAVX2, softmaxAVX512} {
 		maxKernel(s)
 		expSubSumKernel(s)
@@ -73,6 +76,8 @@ func main() {
 	layerNormRowAVX2()
 	adamAVX2()
 	addToAVX2()
+	scaleAVX2()
+	softmaxBackwardAVX2()
 	reluMaskAVX2()
 	reluBackwardAddAVX2()
 	reluBackwardToAVX2()
@@ -374,6 +379,86 @@ func transpose8() {
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// copySlivers emits CopySlivers{w}AVX, the copying of GEMM packing
+// (ops.packCols): rows rows of n w-float pieces each, piece s of row r going
+// to the sliver at dst + s·rows·w. In Go each piece is a runtime.memmove call
+// (every move over 16 bytes is), which costs more than moving 24 to 128
+// bytes; here a piece is two to four vector moves.
+func copySlivers(w int) {
+	name := fmt.Sprintf("CopySlivers%dAVX", w)
+	TEXT(name, NOSPLIT, "func(dst *float32, src *float32, ld int, rows int, n int)")
+	Pragma("noescape")
+	Doc(
+		fmt.Sprintf("%s copies rows rows of n %d-float pieces from src (row", name, w),
+		"stride ld) into slivers; rows and n must be positive. Needs AVX.",
+		"",
+		"\tfor r := 0; r < rows; r++ {",
+		"\t\tfor s := 0; s < n; s++ {",
+		fmt.Sprintf("\t\t\tcopy(dst[s*rows*%d+r*%d:][:%d], src[r*ld+s*%d:][:%d])", w, w, w, w, w),
+		"\t\t}",
+		"\t}",
+	)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	rows := Load(Param("rows"), GP64())
+	n := Load(Param("n"), GP64())
+	step := GP64() // bytes from one sliver to the next: rows·w floats
+	IMUL3Q(U32(4*w), rows, step)
+	SHLQ(U8(2), ld)
+	// A piece's moves: 32 bytes while they fit, then 16, then 8.
+	var sizes []int
+	for left := 4 * w; left > 0; {
+		size := 32
+		for size > left {
+			size /= 2
+		}
+		if size < 8 {
+			panic(fmt.Sprintf("copySlivers: %d floats is not a multiple of 2", w))
+		}
+		sizes = append(sizes, size)
+		left -= size
+	}
+	regs := make([]VecVirtual, len(sizes))
+	for i, size := range sizes {
+		regs[i] = XMM()
+		if size == 32 {
+			regs[i] = YMM()
+		}
+	}
+	d, sp, k := GP64(), GP64(), GP64()
+	Label("row")
+	MOVQ(dst, d)
+	MOVQ(src, sp)
+	MOVQ(n, k)
+	Label("piece")
+	for pass := range 2 { // loads, then stores
+		off := 0
+		for i, size := range sizes {
+			from, to := Op(Mem{Base: sp, Disp: off}), Op(regs[i])
+			if pass == 1 {
+				from, to = regs[i], Mem{Base: d, Disp: off}
+			}
+			if size == 8 {
+				VMOVSD(from, to)
+			} else {
+				VMOVUPS(from, to)
+			}
+			off += size
+		}
+	}
+	ADDQ(U8(4*w), sp)
+	ADDQ(step, d)
+	DECQ(k)
+	JNZ(LabelRef("piece"))
+	ADDQ(ld, src)
+	ADDQ(U8(4*w), dst)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
 	VZEROUPPER()
 	RET()
 }
@@ -881,6 +966,63 @@ func addToAVX2() {
 	for _, r := range []Register{d, ap, bp} {
 		ADDQ(U8(32), r)
 	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// scaleAVX2 emits ScaleAVX2: x *= s, 8 floats a trip (the normalising of
+// attention rows by 1/sum).
+func scaleAVX2() {
+	TEXT("ScaleAVX2", NOSPLIT, "func(x []float32, s float32)")
+	Pragma("noescape")
+	Doc(
+		"ScaleAVX2 sets x[i] *= s for i < len(x); len(x) must be a multiple of",
+		"8. Needs AVX.",
+	)
+	xp := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	sv, v := YMM(), YMM()
+	VBROADCASTSS(paramAddr("s"), sv)
+	Label("loop")
+	VMULPS(Mem{Base: xp}, sv, v)
+	VMOVUPS(v, Mem{Base: xp})
+	ADDQ(U8(32), xp)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// softmaxBackwardAVX2 emits SoftmaxBackwardAVX2: dy = p·(dy − s), the
+// softmax backward of one row given s = Σ dy·p, rounded after the
+// subtraction and after the product as in Go.
+func softmaxBackwardAVX2() {
+	TEXT("SoftmaxBackwardAVX2", NOSPLIT, "func(dy, p []float32, s float32)")
+	Pragma("noescape")
+	Doc(
+		"SoftmaxBackwardAVX2 sets dy[i] = p[i] * (dy[i] - s) for i < len(dy);",
+		"len(dy) must be a multiple of 8, p at least as long. Needs AVX.",
+	)
+	dp := Load(Param("dy").Base(), GP64())
+	pp := Load(Param("p").Base(), GP64())
+	n := Load(Param("dy").Len(), GP64())
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	sv, v := YMM(), YMM()
+	VBROADCASTSS(paramAddr("s"), sv)
+	Label("loop")
+	VMOVUPS(Mem{Base: dp}, v)
+	VSUBPS(sv, v, v)
+	VMULPS(Mem{Base: pp}, v, v)
+	VMOVUPS(v, Mem{Base: dp})
+	ADDQ(U8(32), dp)
+	ADDQ(U8(32), pp)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 	Label("done")
