@@ -86,8 +86,19 @@ type CPU = Exec
 
 var _ Backend = CPU{}
 
-// Alloc returns make([]float32, n).
-func (Exec) Alloc(n int) []float32 { return make([]float32, n) }
+// Alloc returns make([]float32, n), on huge pages where the OS takes the
+// hint and n is at least hugeAllocFloats.
+func (Exec) Alloc(n int) []float32 {
+	s := make([]float32, n)
+	if n >= hugeAllocFloats {
+		adviseHugePages(s)
+	}
+	return s
+}
+
+// hugeAllocFloats is the least Alloc asks huge pages for: 4 MiB, so that at
+// least one whole 2 MiB page lies inside whatever the alignment.
+const hugeAllocFloats = 1 << 20
 
 // Free does nothing: the garbage collector frees.
 func (Exec) Free([]float32) {}
