@@ -61,15 +61,24 @@ const normChunk = 1 << 14
 func L2Norm(x []float32) float64 { return Exec{Threads: 1}.L2Norm(x) }
 
 // L2Norm is L2Norm with the blocks on up to e.Threads goroutines (the same
-// bits on any number).
+// bits on any number). A block's sum is a chain of dependent adds, so four
+// blocks are summed side by side where four whole ones are at hand.
 func (e Exec) L2Norm(x []float32) float64 {
 	sums := make([]float64, (len(x)+normChunk-1)/normChunk)
-	parallelChunks(len(x), normChunk, e.threads(), func(lo, hi int) {
-		s := 0.0
-		for _, v := range x[lo:hi] {
-			s += float64(v) * float64(v)
+	parallelChunks(len(x), 4*normChunk, e.threads(), func(lo, hi int) {
+		if hi-lo == 4*normChunk {
+			b := x[lo:hi]
+			s := sumSquares4(b[:normChunk], b[normChunk:2*normChunk], b[2*normChunk:3*normChunk], b[3*normChunk:])
+			copy(sums[lo/normChunk:], s[:])
+			return
 		}
-		sums[lo/normChunk] = s
+		for ; lo < hi; lo += normChunk {
+			s := 0.0
+			for _, v := range x[lo:min(hi, lo+normChunk)] {
+				s += float64(v) * float64(v)
+			}
+			sums[lo/normChunk] = s
+		}
 	})
 	total := 0.0
 	for _, s := range sums {
@@ -78,8 +87,25 @@ func (e Exec) L2Norm(x []float32) float64 {
 	return math.Sqrt(total)
 }
 
-// Scale computes x[i] *= f.
-func Scale(x []float32, f float32) {
+// sumSquares4 returns Σ v² of each of four blocks of one length, each
+// summed in index order as L2Norm's one-block loop does.
+func sumSquares4(x0, x1, x2, x3 []float32) [4]float64 {
+	x1, x2, x3 = x1[:len(x0)], x2[:len(x0)], x3[:len(x0)]
+	var s0, s1, s2, s3 float64
+	for j, v := range x0 {
+		s0 += float64(v) * float64(v)
+		s1 += float64(x1[j]) * float64(x1[j])
+		s2 += float64(x2[j]) * float64(x2[j])
+		s3 += float64(x3[j]) * float64(x3[j])
+	}
+	return [4]float64{s0, s1, s2, s3}
+}
+
+// Scale computes x[i] *= f (in the kernel's scale).
+func Scale(x []float32, f float32) { activeKernel.Load().scale(x, f) }
+
+// scaleGo is Scale in Go, the reference for the kernels' scale.
+func scaleGo(x []float32, f float32) {
 	for i := range x {
 		x[i] *= f
 	}

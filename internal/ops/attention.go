@@ -153,13 +153,6 @@ func SoftmaxRow(x []float32) {
 	kern.scale(x, 1/kern.softmax(x))
 }
 
-// scaleGo sets x[i] *= s: the reference for the kernels' scale.
-func scaleGo(x []float32, s float32) {
-	for i := range x {
-		x[i] *= s
-	}
-}
-
 // softmaxUnnormalised replaces x by exp(x - max) and returns the sum, which
 // is ≥ 1 (the maximum contributes 1). Four partial sums keep the additions
 // independent. It is the plain-Go row kernel of the softmax (see

@@ -208,3 +208,31 @@ func TestFloat32SqrtViaFloat64(t *testing.T) {
 		}
 	}
 }
+
+// TestL2NormBlocks: the norm is the square root of the block sums (blocks of
+// normChunk, each summed in index order in float64) added in order, with the
+// same bits on any number of threads, whether or not four whole blocks go
+// side by side.
+func TestL2NormBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 5))
+	for _, n := range []int{0, 1, normChunk - 1, normChunk, 3*normChunk + 7, 4 * normChunk, 9*normChunk + 5} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64()) * float32(1+i%7)
+		}
+		var total float64
+		for lo := 0; lo < n; lo += normChunk {
+			var s float64
+			for _, v := range x[lo:min(n, lo+normChunk)] {
+				s += float64(v) * float64(v)
+			}
+			total += s
+		}
+		want := math.Sqrt(total)
+		for _, threads := range []int{1, 2, 3} {
+			if got := (Exec{Threads: threads}).L2Norm(x); math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("n=%d, %d threads: %v, want %v", n, threads, got, want)
+			}
+		}
+	}
+}

@@ -68,8 +68,9 @@ func packRows(dst, src []float32, ld, r0, rows, c0, cols, w int, t8 func(dst []f
 //
 //	dst[s*rows*w + r*w + j] = src[(r0+r)*ld + c0+s*w+j]   (0 past column c0+cols)
 //
-// This is B when !transB and A when transA: each sliver row is a copy, the
-// full slivers' by slivers (nil: copySliversGo), the last partial one's here.
+// This is B when !transB and A when transA: each sliver row is a copy. The
+// whole slivers are copied by slivers (copySliversGo if nil), the last,
+// partial one here.
 func packCols(dst, src []float32, ld, r0, rows, c0, cols, w int, slivers func(dst, src []float32, ld, rows, n, w int)) {
 	if rows <= 0 {
 		return
