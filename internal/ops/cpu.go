@@ -41,27 +41,44 @@ type gemmKernel struct {
 	// copySlivers, if not nil, is copySliversGo for the kernel's mr and nr
 	// (packCols's copying of whole slivers).
 	copySlivers func(dst, src []float32, ld, rows, n, w int)
-	// The row kernels of the same instruction set; the Go ones are the
-	// references. softmax replaces a row x by exp(x − max x) and returns
-	// its sum (softmaxUnnormalised); add is Add; addBiasReLU is
-	// AddRowBias then ReLU; layerNormRow is one row of LayerNorm.
-	softmax      func(x []float32) float32
-	add          func(dst, src []float32)
-	addBiasReLU  func(x, bias []float32)
-	layerNormRow func(out, x, gamma, beta []float32, eps float64)
-	// scale is scaleGo (a row times 1/sum); softmaxBackward is
-	// softmaxBackwardRowDot.
-	scale           func(x []float32, s float32)
-	softmaxBackward func(dy, p []float32, s float32)
-	// The element-wise kernels of training: adam is AdamUpdate, addTo
-	// AddTo, reluBackward ReLUBackward, reluBackwardTo ReLUBackwardTo.
-	adam           func(p, g, m, v []float32, c AdamCoefs)
-	addTo          func(dst, a, b []float32)
-	reluBackward   func(dX, dOut, y []float32)
-	reluBackwardTo func(dst, dOut, y []float32)
+	// The row and element-wise kernels of the same instruction set.
+	rowKernels
 	// peak runs the matching FMA-throughput loop: n trips of flopsPerTrip.
 	peak         func(n int)
 	flopsPerTrip int
+}
+
+// rowKernels are the kernels of the ops between the products; the Go ones
+// (goRowKernels) are the references. softmax replaces a row x by
+// exp(x − max x) and returns its sum (softmaxUnnormalised); add is Add;
+// addBiasReLU is AddRowBias then ReLU; layerNormRow is one row of LayerNorm;
+// scale is Scale; softmaxBackward is softmaxBackwardRowDot. Training's
+// element-wise kernels: adam is AdamUpdate, addTo AddTo, reluBackward
+// ReLUBackward, reluBackwardTo ReLUBackwardTo.
+type rowKernels struct {
+	softmax         func(x []float32) float32
+	add             func(dst, src []float32)
+	addBiasReLU     func(x, bias []float32)
+	layerNormRow    func(out, x, gamma, beta []float32, eps float64)
+	scale           func(x []float32, s float32)
+	softmaxBackward func(dy, p []float32, s float32)
+	adam            func(p, g, m, v []float32, c AdamCoefs)
+	addTo           func(dst, a, b []float32)
+	reluBackward    func(dX, dOut, y []float32)
+	reluBackwardTo  func(dst, dOut, y []float32)
+}
+
+var goRowKernels = rowKernels{
+	softmax:         softmaxUnnormalised,
+	add:             addGo,
+	addBiasReLU:     addBiasReLUGo,
+	layerNormRow:    layerNormRowGo,
+	scale:           scaleGo,
+	softmaxBackward: softmaxBackwardRowDot,
+	adam:            adamUpdateGo,
+	addTo:           addToGo,
+	reluBackward:    reluBackwardGo,
+	reluBackwardTo:  reluBackwardToGo,
 }
 
 // kernelChoice is one entry of the kernel table.
@@ -78,21 +95,12 @@ type kernelChoice struct {
 // has constant offsets for packed B.
 var genericKernel = &gemmKernel{
 	name: "generic", mr: 1, nr: 6, mc: 96, kc: 256, nc: 4080,
-	tile:            asm.Sgemm1x6Go,
-	rows:            asm.Sgemm1x6RowsGo,
-	packB:           true,
-	softmax:         softmaxUnnormalised,
-	add:             addGo,
-	addBiasReLU:     addBiasReLUGo,
-	layerNormRow:    layerNormRowGo,
-	scale:           scaleGo,
-	softmaxBackward: softmaxBackwardRowDot,
-	adam:            adamUpdateGo,
-	addTo:           addToGo,
-	reluBackward:    reluBackwardGo,
-	reluBackwardTo:  reluBackwardToGo,
-	peak:            peakGeneric,
-	flopsPerTrip:    2 * 12,
+	tile:         asm.Sgemm1x6Go,
+	rows:         asm.Sgemm1x6RowsGo,
+	packB:        true,
+	rowKernels:   goRowKernels,
+	peak:         peakGeneric,
+	flopsPerTrip: 2 * 12,
 }
 
 var (

@@ -21,20 +21,11 @@ var avx2Kernel = &gemmKernel{
 	half: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm6x8AVX2(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	transpose8:      transpose8AVX,
-	copySlivers:     copySliversAVX,
-	softmax:         softmaxAVX2,
-	add:             addAVX2,
-	addBiasReLU:     addBiasReLUAVX2,
-	layerNormRow:    layerNormRowAVX2,
-	scale:           scaleAVX2,
-	softmaxBackward: softmaxBackwardAVX2,
-	adam:            adamAVX2,
-	addTo:           addToAVX2,
-	reluBackward:    reluBackwardAVX2,
-	reluBackwardTo:  reluBackwardToAVX2,
-	peak:            asm.PeakFMAAVX2,
-	flopsPerTrip:    12 * 8 * 2,
+	transpose8:   transpose8AVX,
+	copySlivers:  copySliversAVX,
+	rowKernels:   avx2RowKernels,
+	peak:         asm.PeakFMAAVX2,
+	flopsPerTrip: 12 * 8 * 2,
 }
 
 // The AVX-512 kernel; its blocking and packing are set for this CPU by
@@ -47,23 +38,11 @@ var avx512Kernel = &gemmKernel{
 	half: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm12x16AVX512(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	transpose8:  transpose8AVX,
-	copySlivers: copySliversAVX,
-	// The softmax's exponentials are bound by arithmetic: 16 lanes. The
-	// other row kernels are AVX2 (replaced by the Go ones where AVX2 is
-	// missing): memory-bound, they gain nothing from wider vectors.
-	softmax:         softmaxAVX512,
-	add:             addAVX2,
-	addBiasReLU:     addBiasReLUAVX2,
-	layerNormRow:    layerNormRowAVX2,
-	scale:           scaleAVX2,
-	softmaxBackward: softmaxBackwardAVX2,
-	adam:            adamAVX2,
-	addTo:           addToAVX2,
-	reluBackward:    reluBackwardAVX2,
-	reluBackwardTo:  reluBackwardToAVX2,
-	peak:            asm.PeakFMAAVX512,
-	flopsPerTrip:    24 * 16 * 2,
+	transpose8:   transpose8AVX,
+	copySlivers:  copySliversAVX,
+	rowKernels:   avx512RowKernels,
+	peak:         asm.PeakFMAAVX512,
+	flopsPerTrip: 24 * 16 * 2,
 }
 
 // The row kernels: AVX2 on 8 lanes, and the AVX-512 softmax on 16.
@@ -76,6 +55,28 @@ var (
 	softmaxBackwardAVX2 = vecRowPairScalar(8, asm.SoftmaxBackwardAVX2, softmaxBackwardRowDot)
 	softmaxAVX512       = vecSoftmax(16, asm.MaxAVX512, asm.ExpSubSumAVX512)
 )
+
+var avx2RowKernels = rowKernels{
+	softmax:         softmaxAVX2,
+	add:             addAVX2,
+	addBiasReLU:     addBiasReLUAVX2,
+	layerNormRow:    layerNormRowAVX2,
+	scale:           scaleAVX2,
+	softmaxBackward: softmaxBackwardAVX2,
+	adam:            adamAVX2,
+	addTo:           addToAVX2,
+	reluBackward:    reluBackwardAVX2,
+	reluBackwardTo:  reluBackwardToAVX2,
+}
+
+// avx512RowKernels are the AVX2 ones but for the softmax: its exponentials
+// are bound by arithmetic and gain from 16 lanes; the others are bound by
+// memory and gain nothing from wider vectors.
+var avx512RowKernels = func() rowKernels {
+	r := avx2RowKernels
+	r.softmax = softmaxAVX512
+	return r
+}()
 
 // copySliversAVX is copySliversGo with asm.CopySlivers{6,12,16,32}AVX for
 // the tile widths of both kernels (other widths: copySliversGo).
@@ -149,9 +150,7 @@ func platformKernels() []kernelChoice {
 	tuneAVX512(avx512Kernel, cpuid.CPU.VendorID, cpuid.CPU.Family, cpuid.CPU.Cache.L1D, cpuid.CPU.Cache.L2)
 	if avx2 != "" { // AVX-512 without AVX2 does not occur, but stay safe
 		k := avx512Kernel
-		k.softmax, k.add, k.addBiasReLU, k.layerNormRow = genericKernel.softmax, genericKernel.add, genericKernel.addBiasReLU, genericKernel.layerNormRow
-		k.scale, k.softmaxBackward = genericKernel.scale, genericKernel.softmaxBackward
-		k.adam, k.addTo, k.reluBackward, k.reluBackwardTo = genericKernel.adam, genericKernel.addTo, genericKernel.reluBackward, genericKernel.reluBackwardTo
+		k.rowKernels = goRowKernels
 	}
 	return []kernelChoice{
 		{k: avx2Kernel, missing: avx2, auto: true},

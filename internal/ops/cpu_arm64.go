@@ -16,28 +16,21 @@ var neonKernel = &gemmKernel{
 	tile: func(k int, a []float32, rsa, csa int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
 		asm.Sgemm8x12NEON(k, &a[0], rsa, csa, &b[0], ldb, &c[0], ldc, alpha, beta)
 	},
-	softmax:      softmaxNEON,
-	add:          addNEON,
-	addBiasReLU:  addBiasReLUNEON,
-	layerNormRow: layerNormRowNEON,
-	// The element-wise training kernels stay in Go: no NEON versions yet.
-	scale:           scaleGo,
-	softmaxBackward: softmaxBackwardRowDot,
-	adam:            adamUpdateGo,
-	addTo:           addToGo,
-	reluBackward:    reluBackwardGo,
-	reluBackwardTo:  reluBackwardToGo,
-	peak:            asm.PeakFMANEON,
-	flopsPerTrip:    24 * 4 * 2,
+	rowKernels:   neonRowKernels,
+	peak:         asm.PeakFMANEON,
+	flopsPerTrip: 24 * 4 * 2,
 }
 
-// The NEON row kernels, 4 lanes.
-var (
-	softmaxNEON      = vecSoftmax(4, asm.MaxNEON, asm.ExpSubSumNEON)
-	addNEON          = vecAdd(4, asm.AddNEON)
-	addBiasReLUNEON  = vecAddBiasReLU(4, asm.AddBiasReLUNEON)
-	layerNormRowNEON = vecLayerNormRow(4, asm.LayerNormRowNEON)
-)
+// The NEON row kernels, 4 lanes; the scaling and training's element-wise
+// kernels stay in Go: no NEON versions yet.
+var neonRowKernels = func() rowKernels {
+	r := goRowKernels
+	r.softmax = vecSoftmax(4, asm.MaxNEON, asm.ExpSubSumNEON)
+	r.add = vecAdd(4, asm.AddNEON)
+	r.addBiasReLU = vecAddBiasReLU(4, asm.AddBiasReLUNEON)
+	r.layerNormRow = vecLayerNormRow(4, asm.LayerNormRowNEON)
+	return r
+}()
 
 // platformKernels lists the NEON kernel, chosen automatically, and the
 // amd64 ones as unusable. ASIMD is mandatory on arm64 (Go requires ARMv8-A);
