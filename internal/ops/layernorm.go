@@ -46,8 +46,8 @@ func layerNormRowGo(o, row, gamma, beta []float32, eps float64) {
 
 // LayerNormBackward is the backward of LayerNorm: given dOut = ∂L/∂out
 // ([m, d]) it adds ∂L/∂x to dX, ∂L/∂gamma to dGamma and ∂L/∂beta to dBeta
-// (each [d]), skipping nil outputs; none may alias the inputs or each
-// other. The mean and 1/std of each row are recomputed from x in float64,
+// (each [d]), skipping nil outputs (x and gamma may be nil when dBeta is
+// the only one); none may alias the inputs or each other. The mean and 1/std of each row are recomputed from x in float64,
 // as the forward computes them, so no cache is needed. With x̂ = (x−mean)/std
 // and g = dOut·gamma, row by row:
 //
@@ -71,10 +71,15 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 		layerNormBackwardRows(dX, dGamma, dBeta, dOut, x, 0, m, d, gamma, eps, nil)
 		return
 	}
-	moments := make([]float64, 2*m) // each row's mean and 1/std
-	parallelChunks(m, chunkRows(d), threads, func(lo, hi int) {
-		layerNormBackwardRows(dX, nil, nil, dOut, x, lo, hi, d, gamma, eps, moments)
-	})
+	var moments []float64 // each row's mean and 1/std, for dGamma
+	if dGamma != nil {
+		moments = make([]float64, 2*m)
+	}
+	if dX != nil || moments != nil {
+		parallelChunks(m, chunkRows(d), threads, func(lo, hi int) {
+			layerNormBackwardRows(dX, nil, nil, dOut, x, lo, hi, d, gamma, eps, moments)
+		})
+	}
 	if dGamma == nil && dBeta == nil {
 		return
 	}
@@ -83,7 +88,14 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 	parallelChunks(d, max(8, (d+threads-1)/threads), threads, func(j0, j1 int) {
 		sg, sb := make([]float64, j1-j0), make([]float64, j1-j0)
 		for r := 0; r < m; r++ {
-			dy, xr := dOut[r*d+j0:r*d+j1], x[r*d+j0:r*d+j1]
+			dy := dOut[r*d+j0 : r*d+j1]
+			if moments == nil { // dBeta alone: x and gamma may be nil
+				for j, v := range dy {
+					sb[j] += float64(v)
+				}
+				continue
+			}
+			xr := x[r*d+j0 : r*d+j1]
 			mean, inv := moments[2*r], moments[2*r+1]
 			for j, v := range dy {
 				sb[j] += float64(v)
