@@ -265,6 +265,27 @@ func ScaleAVX2(x []float32, s float32)
 //go:noescape
 func SoftmaxBackwardAVX2(dy []float32, p []float32, s float32)
 
+// LayerNormNormaliseAVX2 sets h[i] = (float64(x[i]) - mean) * inv for
+// i < len(h); len(h) must be a multiple of 4, x at least as long. Needs
+// AVX.
+//
+//go:noescape
+func LayerNormNormaliseAVX2(h []float64, x []float32, mean float64, inv float64)
+
+// LayerNormAccumulateAVX2 adds float64(dy[i]) to sb[i] and
+// float64(dy[i]) * h[i] to sg[i] for i < len(sb); len(sb) must be a
+// multiple of 4, sg, h and dy at least as long. Needs AVX.
+//
+//go:noescape
+func LayerNormAccumulateAVX2(sb []float64, sg []float64, h []float64, dy []float32)
+
+// LayerNormDxAVX2 adds float32((float64(dy[i])*float64(gamma[i]) - m1 -
+// h[i]*m2) * inv) to dx[i] for i < len(dx); len(dx) must be a multiple
+// of 4, dy, gamma and h at least as long. Needs AVX.
+//
+//go:noescape
+func LayerNormDxAVX2(dx []float32, dy []float32, gamma []float32, h []float64, m1 float64, m2 float64, inv float64)
+
 // ReLUMaskAVX2 sets dx[i] = 0 where !(y[i] > 0), for i < len(dx): the
 // backward of ReLU in place. len(dx) must be a multiple of 8, y at
 // least as long. Needs AVX.

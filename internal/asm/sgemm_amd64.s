@@ -2107,6 +2107,96 @@ done:
 	VZEROUPPER
 	RET
 
+// func LayerNormNormaliseAVX2(h []float64, x []float32, mean float64, inv float64)
+// Requires: AVX
+TEXT ·LayerNormNormaliseAVX2(SB), NOSPLIT, $0-64
+	MOVQ         h_base+0(FP), AX
+	MOVQ         x_base+24(FP), CX
+	MOVQ         h_len+8(FP), DX
+	SHRQ         $0x02, DX
+	JZ           done
+	VBROADCASTSD mean+48(FP), Y0
+	VBROADCASTSD inv+56(FP), Y1
+
+loop:
+	VCVTPS2PD (CX), Y2
+	VSUBPD    Y0, Y2, Y2
+	VMULPD    Y1, Y2, Y2
+	VMOVUPD   Y2, (AX)
+	ADDQ      $0x10, CX
+	ADDQ      $0x20, AX
+	DECQ      DX
+	JNZ       loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func LayerNormAccumulateAVX2(sb []float64, sg []float64, h []float64, dy []float32)
+// Requires: AVX
+TEXT ·LayerNormAccumulateAVX2(SB), NOSPLIT, $0-96
+	MOVQ sb_base+0(FP), AX
+	MOVQ sg_base+24(FP), CX
+	MOVQ h_base+48(FP), DX
+	MOVQ dy_base+72(FP), BX
+	MOVQ sb_len+8(FP), SI
+	SHRQ $0x02, SI
+	JZ   done
+
+loop:
+	VCVTPS2PD (BX), Y0
+	VADDPD    (AX), Y0, Y1
+	VMOVUPD   Y1, (AX)
+	VMULPD    (DX), Y0, Y0
+	VADDPD    (CX), Y0, Y0
+	VMOVUPD   Y0, (CX)
+	ADDQ      $0x10, BX
+	ADDQ      $0x20, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DX
+	DECQ      SI
+	JNZ       loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func LayerNormDxAVX2(dx []float32, dy []float32, gamma []float32, h []float64, m1 float64, m2 float64, inv float64)
+// Requires: AVX
+TEXT ·LayerNormDxAVX2(SB), NOSPLIT, $0-120
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dy_base+24(FP), CX
+	MOVQ         gamma_base+48(FP), DX
+	MOVQ         h_base+72(FP), BX
+	MOVQ         dx_len+8(FP), SI
+	SHRQ         $0x02, SI
+	JZ           done
+	VBROADCASTSD m1+96(FP), Y0
+	VBROADCASTSD m2+104(FP), Y1
+	VBROADCASTSD inv+112(FP), Y2
+
+loop:
+	VCVTPS2PD  (CX), Y3
+	VCVTPS2PD  (DX), Y4
+	VMULPD     Y4, Y3, Y3
+	VSUBPD     Y0, Y3, Y3
+	VMULPD     (BX), Y1, Y4
+	VSUBPD     Y4, Y3, Y3
+	VMULPD     Y2, Y3, Y3
+	VCVTPD2PSY Y3, X3
+	VADDPS     (AX), X3, X3
+	VMOVUPS    X3, (AX)
+	ADDQ       $0x10, AX
+	ADDQ       $0x10, CX
+	ADDQ       $0x10, DX
+	ADDQ       $0x20, BX
+	DECQ       SI
+	JNZ        loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func ReLUMaskAVX2(dx []float32, y []float32)
 // Requires: AVX
 TEXT ·ReLUMaskAVX2(SB), NOSPLIT, $0-48

@@ -52,7 +52,9 @@ type gemmKernel struct {
 // (goRowKernels) are the references. softmax replaces a row x by
 // exp(x − max x) and returns its sum (softmaxUnnormalised); add is Add;
 // addBiasReLU is AddRowBias then ReLU; layerNormRow is one row of LayerNorm;
-// scale is Scale; softmaxBackward is softmaxBackwardRowDot. Training's
+// scale is Scale; softmaxBackward is softmaxBackwardRowDot; lnNormalise,
+// lnAccumulate and lnDx are the element-wise passes of the layer-norm
+// backward (layerNormNormaliseGo, …). Training's
 // element-wise kernels: adam is AdamUpdate, addTo AddTo, reluBackward
 // ReLUBackward, reluBackwardTo ReLUBackwardTo.
 type rowKernels struct {
@@ -62,6 +64,9 @@ type rowKernels struct {
 	layerNormRow    func(out, x, gamma, beta []float32, eps float64)
 	scale           func(x []float32, s float32)
 	softmaxBackward func(dy, p []float32, s float32)
+	lnNormalise     func(h []float64, x []float32, mean, inv float64)
+	lnAccumulate    func(sb, sg, h []float64, dy []float32)
+	lnDx            func(dx, dy, gamma []float32, h []float64, m1, m2, inv float64)
 	adam            func(p, g, m, v []float32, c AdamCoefs)
 	addTo           func(dst, a, b []float32)
 	reluBackward    func(dX, dOut, y []float32)
@@ -75,6 +80,9 @@ var goRowKernels = rowKernels{
 	layerNormRow:    layerNormRowGo,
 	scale:           scaleGo,
 	softmaxBackward: softmaxBackwardRowDot,
+	lnNormalise:     layerNormNormaliseGo,
+	lnAccumulate:    layerNormAccumulateGo,
+	lnDx:            layerNormDxGo,
 	adam:            adamUpdateGo,
 	addTo:           addToGo,
 	reluBackward:    reluBackwardGo,

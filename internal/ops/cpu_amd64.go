@@ -63,6 +63,9 @@ var avx2RowKernels = rowKernels{
 	layerNormRow:    layerNormRowAVX2,
 	scale:           scaleAVX2,
 	softmaxBackward: softmaxBackwardAVX2,
+	lnNormalise:     layerNormNormaliseAVX2,
+	lnAccumulate:    layerNormAccumulateAVX2,
+	lnDx:            layerNormDxAVX2,
 	adam:            adamAVX2,
 	addTo:           addToAVX2,
 	reluBackward:    reluBackwardAVX2,
@@ -77,6 +80,35 @@ var avx512RowKernels = func() rowKernels {
 	r.softmax = softmaxAVX512
 	return r
 }()
+
+// The layer-norm backward's element-wise passes with the multiple-of-4 part
+// in assembly and the rest in Go.
+func layerNormNormaliseAVX2(h []float64, x []float32, mean, inv float64) {
+	x = x[:len(h)]
+	n := len(h) &^ 3
+	if n > 0 {
+		asm.LayerNormNormaliseAVX2(h[:n], x[:n], mean, inv)
+	}
+	layerNormNormaliseGo(h[n:], x[n:], mean, inv)
+}
+
+func layerNormAccumulateAVX2(sb, sg, h []float64, dy []float32) {
+	sg, h, dy = sg[:len(sb)], h[:len(sb)], dy[:len(sb)]
+	n := len(sb) &^ 3
+	if n > 0 {
+		asm.LayerNormAccumulateAVX2(sb[:n], sg[:n], h[:n], dy[:n])
+	}
+	layerNormAccumulateGo(sb[n:], sg[n:], h[n:], dy[n:])
+}
+
+func layerNormDxAVX2(dx, dy, gamma []float32, h []float64, m1, m2, inv float64) {
+	dy, gamma, h = dy[:len(dx)], gamma[:len(dx)], h[:len(dx)]
+	n := len(dx) &^ 3
+	if n > 0 {
+		asm.LayerNormDxAVX2(dx[:n], dy[:n], gamma[:n], h[:n], m1, m2, inv)
+	}
+	layerNormDxGo(dx[n:], dy[n:], gamma[n:], h[n:], m1, m2, inv)
+}
 
 // copySliversAVX is copySliversGo with asm.CopySlivers{6,12,16,32}AVX for
 // the tile widths of both kernels (other widths: copySliversGo).

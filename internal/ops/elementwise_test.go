@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -60,6 +61,28 @@ func sameBits(t *testing.T, what string, n int, got, want []float32) {
 	}
 }
 
+// float64s returns n normal values.
+func float64s(r *rand.Rand, n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = r.NormFloat64()
+	}
+	return v
+}
+
+// sameBits64 is sameBits for float64 slices, any NaN matching any NaN.
+func sameBits64(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	for i := range want {
+		if got[i] != got[i] && want[i] != want[i] {
+			continue
+		}
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("%s n=%d: [%d] = %016x, want %016x", what, len(want)-1, i, math.Float64bits(got[i]), math.Float64bits(want[i]))
+		}
+	}
+}
+
 // lengths covers empty, every tail length, and several trips of each loop.
 func lengths() []int {
 	var ns []int
@@ -70,7 +93,8 @@ func lengths() []int {
 }
 
 // TestElementwiseKernelsMatchGo runs AdamUpdate, AddTo, the row scaling
-// and softmax backward of attention, ReLUBackward (both the in-place and
+// and softmax backward of attention, the layer-norm backward's passes,
+// ReLUBackward (both the in-place and
 // the accumulating form) and ReLUBackwardTo on every usable kernel and
 // compares every bit, canaries included, with the Go references.
 func TestElementwiseKernelsMatchGo(t *testing.T) {
@@ -126,6 +150,26 @@ func TestElementwiseKernelsMatchGo(t *testing.T) {
 					k.softmaxBackward(got[:n], p, sc)
 					sameBits(t, "softmaxBackward", n, got, want)
 				}
+
+				// The layer-norm backward's passes: x̂, the dGamma and dBeta
+				// sums, and dX.
+				x, dy, gm := mixed(r, n), mixed(r, n), mixed(r, n)
+				hw, hg := make([]float64, n+1), make([]float64, n+1)
+				hw[n], hg[n] = 7, 7 // canaries
+				layerNormNormaliseGo(hw[:n], x, 0.3, 1.7)
+				k.lnNormalise(hg[:n], x, 0.3, 1.7)
+				sameBits64(t, "lnNormalise", hg, hw)
+				sbw, sgw := float64s(r, n+1), float64s(r, n+1)
+				sbg, sgg := slices.Clone(sbw), slices.Clone(sgw)
+				layerNormAccumulateGo(sbw[:n], sgw[:n], hw[:n], dy)
+				k.lnAccumulate(sbg[:n], sgg[:n], hw[:n], dy)
+				sameBits64(t, "lnAccumulate sb", sbg, sbw)
+				sameBits64(t, "lnAccumulate sg", sgg, sgw)
+				want = withCanary(mixed(r, n))
+				got = append([]float32(nil), want...)
+				layerNormDxGo(want[:n], dy, gm, hw[:n], -0.25, 0.6, 1.3)
+				k.lnDx(got[:n], dy, gm, hw[:n], -0.25, 0.6, 1.3)
+				sameBits(t, "lnDx", n, got, want)
 
 				dOut, y := mixed(r, n), mixed(r, n)
 				want = withCanary(mixed(r, n))

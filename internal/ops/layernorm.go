@@ -138,6 +138,7 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 			xh[i] = buf[i*d : (i+1)*d]
 		}
 	}
+	kern := activeKernel.Load()
 	for r := lo; r < hi; r += 4 {
 		g := min(4, hi-r) // real rows in the group
 		var dys [4][]float32
@@ -145,12 +146,12 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 			k := r + min(i, g-1)
 			dys[i] = dOut[k*d : (k+1)*d]
 		}
-		for i := range g {
-			for j, v := range dys[i][:len(sb)] {
-				sb[j] += float64(v)
+		if xh[0] == nil { // dBeta alone
+			for i := range g {
+				for j, v := range dys[i][:len(sb)] {
+					sb[j] += float64(v)
+				}
 			}
-		}
-		if xh[0] == nil {
 			continue
 		}
 		var xs [4][]float32
@@ -163,12 +164,18 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 			if moments != nil {
 				moments[2*(r+i)], moments[2*(r+i)+1] = mean[i], inv[i]
 			}
-			h, mu, in := xh[i][:d], mean[i], inv[i]
-			for j, v := range xs[i] {
-				h[j] = normalised(v, mu, in)
-			}
-			for j, v := range dys[i][:len(sg)] {
-				sg[j] += float64(v) * h[j]
+			kern.lnNormalise(xh[i], xs[i], mean[i], inv[i])
+			switch {
+			case sb != nil && sg != nil:
+				kern.lnAccumulate(sb, sg, xh[i], dys[i])
+			case sb != nil:
+				for j, v := range dys[i][:d] {
+					sb[j] += float64(v)
+				}
+			case sg != nil:
+				for j, v := range dys[i][:d] {
+					sg[j] += float64(v) * xh[i][j]
+				}
 			}
 		}
 		if dX == nil {
@@ -180,11 +187,7 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 		}
 		m1, m2 := gradMoments4(dys, gamma[:d], xhs)
 		for i := range g {
-			dx, h, gm := dX[(r+i)*d:(r+i+1)*d], xh[i][:d], gamma[:d]
-			a, b, in := m1[i], m2[i], inv[i]
-			for j, v := range dys[i] {
-				dx[j] += float32((float64(v)*float64(gm[j]) - a - h[j]*b) * in)
-			}
+			kern.lnDx(dX[(r+i)*d:(r+i+1)*d], dys[i], gamma[:d], xh[i], m1[i], m2[i], inv[i])
 		}
 	}
 	for j, s := range sg {
@@ -192,6 +195,34 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 	}
 	for j, s := range sb {
 		dBeta[j] += float32(s)
+	}
+}
+
+// The element-wise passes of layerNormBackwardRows over one row, in Go:
+// the references for the kernels' lnNormalise, lnAccumulate and lnDx.
+
+// layerNormNormaliseGo sets h = x̂ = (x − mean)·inv.
+func layerNormNormaliseGo(h []float64, x []float32, mean, inv float64) {
+	for j, v := range x[:len(h)] {
+		h[j] = normalised(v, mean, inv)
+	}
+}
+
+// layerNormAccumulateGo adds dy to sb (dBeta's sums) and dy·h to sg
+// (dGamma's).
+func layerNormAccumulateGo(sb, sg, h []float64, dy []float32) {
+	sg, h = sg[:len(sb)], h[:len(sb)]
+	for j, v := range dy[:len(sb)] {
+		sb[j] += float64(v)
+		sg[j] += float64(v) * h[j]
+	}
+}
+
+// layerNormDxGo adds (dy·gamma − m1 − h·m2)·inv, rounded to float32, to dx.
+func layerNormDxGo(dx, dy, gamma []float32, h []float64, m1, m2, inv float64) {
+	dy, gamma, h = dy[:len(dx)], gamma[:len(dx)], h[:len(dx)]
+	for j, v := range dy {
+		dx[j] += float32((float64(v)*float64(gamma[j]) - m1 - h[j]*m2) * inv)
 	}
 }
 

@@ -78,6 +78,9 @@ func main() {
 	addToAVX2()
 	scaleAVX2()
 	softmaxBackwardAVX2()
+	lnNormaliseAVX2()
+	lnAccumulateAVX2()
+	lnDxAVX2()
 	reluMaskAVX2()
 	reluBackwardAddAVX2()
 	reluBackwardToAVX2()
@@ -1023,6 +1026,120 @@ func softmaxBackwardAVX2() {
 	VMOVUPS(v, Mem{Base: dp})
 	ADDQ(U8(32), dp)
 	ADDQ(U8(32), pp)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// The element-wise passes of the layer-norm backward over one row, in
+// float64 on 4 lanes: each lane does the Go loop's operations in its order
+// (no FMA), so the bits are the Go reference's. The row's reductions stay in
+// Go, where their order is fixed.
+
+// lnNormaliseAVX2 emits LayerNormNormaliseAVX2: h = (float64(x) − mean)·inv.
+func lnNormaliseAVX2() {
+	TEXT("LayerNormNormaliseAVX2", NOSPLIT, "func(h []float64, x []float32, mean, inv float64)")
+	Pragma("noescape")
+	Doc(
+		"LayerNormNormaliseAVX2 sets h[i] = (float64(x[i]) - mean) * inv for",
+		"i < len(h); len(h) must be a multiple of 4, x at least as long. Needs",
+		"AVX.",
+	)
+	hp := Load(Param("h").Base(), GP64())
+	xp := Load(Param("x").Base(), GP64())
+	n := Load(Param("h").Len(), GP64())
+	SHRQ(U8(2), n)
+	JZ(LabelRef("done"))
+	mean, inv, v := YMM(), YMM(), YMM()
+	VBROADCASTSD(paramAddr("mean"), mean)
+	VBROADCASTSD(paramAddr("inv"), inv)
+	Label("loop")
+	VCVTPS2PD(Mem{Base: xp}, v)
+	VSUBPD(mean, v, v)
+	VMULPD(inv, v, v)
+	VMOVUPD(v, Mem{Base: hp})
+	ADDQ(U8(16), xp)
+	ADDQ(U8(32), hp)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// lnAccumulateAVX2 emits LayerNormAccumulateAVX2: sb += dy, sg += dy·h.
+func lnAccumulateAVX2() {
+	TEXT("LayerNormAccumulateAVX2", NOSPLIT, "func(sb, sg, h []float64, dy []float32)")
+	Pragma("noescape")
+	Doc(
+		"LayerNormAccumulateAVX2 adds float64(dy[i]) to sb[i] and",
+		"float64(dy[i]) * h[i] to sg[i] for i < len(sb); len(sb) must be a",
+		"multiple of 4, sg, h and dy at least as long. Needs AVX.",
+	)
+	bp := Load(Param("sb").Base(), GP64())
+	gp := Load(Param("sg").Base(), GP64())
+	hp := Load(Param("h").Base(), GP64())
+	yp := Load(Param("dy").Base(), GP64())
+	n := Load(Param("sb").Len(), GP64())
+	SHRQ(U8(2), n)
+	JZ(LabelRef("done"))
+	y, s, p := YMM(), YMM(), YMM()
+	Label("loop")
+	VCVTPS2PD(Mem{Base: yp}, y)
+	VADDPD(Mem{Base: bp}, y, s)
+	VMOVUPD(s, Mem{Base: bp})
+	VMULPD(Mem{Base: hp}, y, p)
+	VADDPD(Mem{Base: gp}, p, p)
+	VMOVUPD(p, Mem{Base: gp})
+	ADDQ(U8(16), yp)
+	for _, r := range []Register{bp, gp, hp} {
+		ADDQ(U8(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// lnDxAVX2 emits LayerNormDxAVX2: dx += float32((dy·gamma − m1 − h·m2)·inv).
+func lnDxAVX2() {
+	TEXT("LayerNormDxAVX2", NOSPLIT, "func(dx, dy, gamma []float32, h []float64, m1, m2, inv float64)")
+	Pragma("noescape")
+	Doc(
+		"LayerNormDxAVX2 adds float32((float64(dy[i])*float64(gamma[i]) - m1 -",
+		"h[i]*m2) * inv) to dx[i] for i < len(dx); len(dx) must be a multiple",
+		"of 4, dy, gamma and h at least as long. Needs AVX.",
+	)
+	xp := Load(Param("dx").Base(), GP64())
+	yp := Load(Param("dy").Base(), GP64())
+	gp := Load(Param("gamma").Base(), GP64())
+	hp := Load(Param("h").Base(), GP64())
+	n := Load(Param("dx").Len(), GP64())
+	SHRQ(U8(2), n)
+	JZ(LabelRef("done"))
+	m1, m2, inv := YMM(), YMM(), YMM()
+	VBROADCASTSD(paramAddr("m1"), m1)
+	VBROADCASTSD(paramAddr("m2"), m2)
+	VBROADCASTSD(paramAddr("inv"), inv)
+	t, g, u := YMM(), YMM(), YMM()
+	Label("loop")
+	VCVTPS2PD(Mem{Base: yp}, t)
+	VCVTPS2PD(Mem{Base: gp}, g)
+	VMULPD(g, t, t)
+	VSUBPD(m1, t, t)
+	VMULPD(Mem{Base: hp}, m2, u)
+	VSUBPD(u, t, t)
+	VMULPD(inv, t, t)
+	VCVTPD2PSY(t, t.AsX())
+	VADDPS(Mem{Base: xp}, t.AsX(), t.AsX())
+	VMOVUPS(t.AsX(), Mem{Base: xp})
+	for _, r := range []Register{xp, yp, gp} {
+		ADDQ(U8(16), r)
+	}
+	ADDQ(U8(32), hp)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 	Label("done")
