@@ -119,10 +119,11 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 // row's mean and 1/std there for the column pass.
 //
 // Each row's four float64 sums (mean, variance, mean(g), mean(g·x̂)) are
-// chains of dependent adds, a good part of the pass; rows go four at a time
-// so that four chains run side by side (20% faster at IPT's 2048×576), each
-// summed in the one-row order, so the bits do not depend on the grouping. A last group of fewer rows repeats its
-// last row in the chains and discards those sums.
+// chains of dependent adds; rows go four at a time so that four chains run
+// side by side, each summed in the one-row order, so the bits do not depend
+// on the grouping. A last group of fewer rows repeats its last row in the
+// chains and discards those sums. The element-wise passes (x̂, the column
+// sums, dX) run in the kernel's lnNormalise, lnAccumulate and lnDx.
 func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, gamma []float32, eps float64, moments []float64) {
 	var sg, sb []float64 // dGamma, dBeta sums over rows
 	if dGamma != nil {
