@@ -947,6 +947,34 @@ func adamAVX2() {
 	RET()
 }
 
+// trips turns n, a length, into trips of 2^shift elements and jumps to
+// "done" when there are none; loop then emits the trips.
+func trips(n Register, shift uint8) {
+	SHRQ(U8(shift), n)
+	JZ(LabelRef("done"))
+}
+
+// step advances a pointer by bytes after each trip.
+type step struct {
+	r     Register
+	bytes int
+}
+
+// loop emits the loop of a one-vector-a-trip kernel, n trips of body, each
+// followed by the steps, and the kernel's end ("done", where trips jumps).
+func loop(n Register, body func(), steps ...step) {
+	Label("loop")
+	body()
+	for _, s := range steps {
+		ADDQ(U8(s.bytes), s.r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // addToAVX2 emits AddToAVX2: dst = a + b, 8 floats a trip.
 func addToAVX2() {
 	TEXT("AddToAVX2", NOSPLIT, "func(dst, a, b []float32)")
@@ -959,21 +987,13 @@ func addToAVX2() {
 	ap := Load(Param("a").Base(), GP64())
 	bp := Load(Param("b").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
-	SHRQ(U8(3), n)
-	JZ(LabelRef("done"))
+	trips(n, 3)
 	x := YMM()
-	Label("loop")
-	VMOVUPS(Mem{Base: ap}, x)
-	VADDPS(Mem{Base: bp}, x, x)
-	VMOVUPS(x, Mem{Base: d})
-	for _, r := range []Register{d, ap, bp} {
-		ADDQ(U8(32), r)
-	}
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VMOVUPS(Mem{Base: ap}, x)
+		VADDPS(Mem{Base: bp}, x, x)
+		VMOVUPS(x, Mem{Base: d})
+	}, step{d, 32}, step{ap, 32}, step{bp, 32})
 }
 
 // scaleAVX2 emits ScaleAVX2: x *= s, 8 floats a trip (the normalising of
@@ -987,19 +1007,13 @@ func scaleAVX2() {
 	)
 	xp := Load(Param("x").Base(), GP64())
 	n := Load(Param("x").Len(), GP64())
-	SHRQ(U8(3), n)
-	JZ(LabelRef("done"))
+	trips(n, 3)
 	sv, v := YMM(), YMM()
 	VBROADCASTSS(paramAddr("s"), sv)
-	Label("loop")
-	VMULPS(Mem{Base: xp}, sv, v)
-	VMOVUPS(v, Mem{Base: xp})
-	ADDQ(U8(32), xp)
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VMULPS(Mem{Base: xp}, sv, v)
+		VMOVUPS(v, Mem{Base: xp})
+	}, step{xp, 32})
 }
 
 // softmaxBackwardAVX2 emits SoftmaxBackwardAVX2: dy = p·(dy − s), the
@@ -1015,22 +1029,15 @@ func softmaxBackwardAVX2() {
 	dp := Load(Param("dy").Base(), GP64())
 	pp := Load(Param("p").Base(), GP64())
 	n := Load(Param("dy").Len(), GP64())
-	SHRQ(U8(3), n)
-	JZ(LabelRef("done"))
+	trips(n, 3)
 	sv, v := YMM(), YMM()
 	VBROADCASTSS(paramAddr("s"), sv)
-	Label("loop")
-	VMOVUPS(Mem{Base: dp}, v)
-	VSUBPS(sv, v, v)
-	VMULPS(Mem{Base: pp}, v, v)
-	VMOVUPS(v, Mem{Base: dp})
-	ADDQ(U8(32), dp)
-	ADDQ(U8(32), pp)
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VMOVUPS(Mem{Base: dp}, v)
+		VSUBPS(sv, v, v)
+		VMULPS(Mem{Base: pp}, v, v)
+		VMOVUPS(v, Mem{Base: dp})
+	}, step{dp, 32}, step{pp, 32})
 }
 
 // The element-wise passes of the layer-norm backward over one row, in
@@ -1050,23 +1057,16 @@ func lnNormaliseAVX2() {
 	hp := Load(Param("h").Base(), GP64())
 	xp := Load(Param("x").Base(), GP64())
 	n := Load(Param("h").Len(), GP64())
-	SHRQ(U8(2), n)
-	JZ(LabelRef("done"))
+	trips(n, 2)
 	mean, inv, v := YMM(), YMM(), YMM()
 	VBROADCASTSD(paramAddr("mean"), mean)
 	VBROADCASTSD(paramAddr("inv"), inv)
-	Label("loop")
-	VCVTPS2PD(Mem{Base: xp}, v)
-	VSUBPD(mean, v, v)
-	VMULPD(inv, v, v)
-	VMOVUPD(v, Mem{Base: hp})
-	ADDQ(U8(16), xp)
-	ADDQ(U8(32), hp)
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VCVTPS2PD(Mem{Base: xp}, v)
+		VSUBPD(mean, v, v)
+		VMULPD(inv, v, v)
+		VMOVUPD(v, Mem{Base: hp})
+	}, step{xp, 16}, step{hp, 32})
 }
 
 // lnAccumulateAVX2 emits LayerNormAccumulateAVX2: sb += dy, sg += dy·h.
@@ -1083,25 +1083,16 @@ func lnAccumulateAVX2() {
 	hp := Load(Param("h").Base(), GP64())
 	yp := Load(Param("dy").Base(), GP64())
 	n := Load(Param("sb").Len(), GP64())
-	SHRQ(U8(2), n)
-	JZ(LabelRef("done"))
+	trips(n, 2)
 	y, s, p := YMM(), YMM(), YMM()
-	Label("loop")
-	VCVTPS2PD(Mem{Base: yp}, y)
-	VADDPD(Mem{Base: bp}, y, s)
-	VMOVUPD(s, Mem{Base: bp})
-	VMULPD(Mem{Base: hp}, y, p)
-	VADDPD(Mem{Base: gp}, p, p)
-	VMOVUPD(p, Mem{Base: gp})
-	ADDQ(U8(16), yp)
-	for _, r := range []Register{bp, gp, hp} {
-		ADDQ(U8(32), r)
-	}
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VCVTPS2PD(Mem{Base: yp}, y)
+		VADDPD(Mem{Base: bp}, y, s)
+		VMOVUPD(s, Mem{Base: bp})
+		VMULPD(Mem{Base: hp}, y, p)
+		VADDPD(Mem{Base: gp}, p, p)
+		VMOVUPD(p, Mem{Base: gp})
+	}, step{yp, 16}, step{bp, 32}, step{gp, 32}, step{hp, 32})
 }
 
 // lnDxAVX2 emits LayerNormDxAVX2: dx += float32((dy·gamma − m1 − h·m2)·inv).
@@ -1118,33 +1109,24 @@ func lnDxAVX2() {
 	gp := Load(Param("gamma").Base(), GP64())
 	hp := Load(Param("h").Base(), GP64())
 	n := Load(Param("dx").Len(), GP64())
-	SHRQ(U8(2), n)
-	JZ(LabelRef("done"))
+	trips(n, 2)
 	m1, m2, inv := YMM(), YMM(), YMM()
 	VBROADCASTSD(paramAddr("m1"), m1)
 	VBROADCASTSD(paramAddr("m2"), m2)
 	VBROADCASTSD(paramAddr("inv"), inv)
 	t, g, u := YMM(), YMM(), YMM()
-	Label("loop")
-	VCVTPS2PD(Mem{Base: yp}, t)
-	VCVTPS2PD(Mem{Base: gp}, g)
-	VMULPD(g, t, t)
-	VSUBPD(m1, t, t)
-	VMULPD(Mem{Base: hp}, m2, u)
-	VSUBPD(u, t, t)
-	VMULPD(inv, t, t)
-	VCVTPD2PSY(t, t.AsX())
-	VADDPS(Mem{Base: xp}, t.AsX(), t.AsX())
-	VMOVUPS(t.AsX(), Mem{Base: xp})
-	for _, r := range []Register{xp, yp, gp} {
-		ADDQ(U8(16), r)
-	}
-	ADDQ(U8(32), hp)
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VCVTPS2PD(Mem{Base: yp}, t)
+		VCVTPS2PD(Mem{Base: gp}, g)
+		VMULPD(g, t, t)
+		VSUBPD(m1, t, t)
+		VMULPD(Mem{Base: hp}, m2, u)
+		VSUBPD(u, t, t)
+		VMULPD(inv, t, t)
+		VCVTPD2PSY(t, t.AsX())
+		VADDPS(Mem{Base: xp}, t.AsX(), t.AsX())
+		VMOVUPS(t.AsX(), Mem{Base: xp})
+	}, step{xp, 16}, step{yp, 16}, step{gp, 16}, step{hp, 32})
 }
 
 // reluMaskAVX2 emits ReLUMaskAVX2: the in-place ReLU backward, dx kept
@@ -1160,21 +1142,14 @@ func reluMaskAVX2() {
 	d := Load(Param("dx").Base(), GP64())
 	yp := Load(Param("y").Base(), GP64())
 	n := Load(Param("dx").Len(), GP64())
-	SHRQ(U8(3), n)
-	JZ(LabelRef("done"))
+	trips(n, 3)
 	zero, mask := YMM(), YMM()
 	VXORPS(zero, zero, zero)
-	Label("loop")
-	VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
-	VANDPS(Mem{Base: d}, mask, mask)
-	VMOVUPS(mask, Mem{Base: d})
-	ADDQ(U8(32), d)
-	ADDQ(U8(32), yp)
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
+		VANDPS(Mem{Base: d}, mask, mask)
+		VMOVUPS(mask, Mem{Base: d})
+	}, step{d, 32}, step{yp, 32})
 }
 
 // reluBackwardAddAVX2 emits ReLUBackwardAddAVX2: dx += dout where y > 0,
@@ -1193,24 +1168,16 @@ func reluBackwardAddAVX2() {
 	op := Load(Param("dout").Base(), GP64())
 	yp := Load(Param("y").Base(), GP64())
 	n := Load(Param("dx").Len(), GP64())
-	SHRQ(U8(3), n)
-	JZ(LabelRef("done"))
+	trips(n, 3)
 	zero, mask, x, s := YMM(), YMM(), YMM(), YMM()
 	VXORPS(zero, zero, zero)
-	Label("loop")
-	VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
-	VMOVUPS(Mem{Base: d}, x)
-	VADDPS(Mem{Base: op}, x, s)
-	VBLENDVPS(mask, s, x, x) // x = mask ? s : x
-	VMOVUPS(x, Mem{Base: d})
-	for _, r := range []Register{d, op, yp} {
-		ADDQ(U8(32), r)
-	}
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
+		VMOVUPS(Mem{Base: d}, x)
+		VADDPS(Mem{Base: op}, x, s)
+		VBLENDVPS(mask, s, x, x) // x = mask ? s : x
+		VMOVUPS(x, Mem{Base: d})
+	}, step{d, 32}, step{op, 32}, step{yp, 32})
 }
 
 // reluBackwardToAVX2 emits ReLUBackwardToAVX2: dst = (dout where y > 0,
@@ -1229,21 +1196,13 @@ func reluBackwardToAVX2() {
 	op := Load(Param("dout").Base(), GP64())
 	yp := Load(Param("y").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
-	SHRQ(U8(3), n)
-	JZ(LabelRef("done"))
+	trips(n, 3)
 	zero, mask := YMM(), YMM()
 	VXORPS(zero, zero, zero)
-	Label("loop")
-	VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
-	VANDPS(Mem{Base: op}, mask, mask)
-	VADDPS(mask, zero, mask) // +0 + that
-	VMOVUPS(mask, Mem{Base: d})
-	for _, r := range []Register{d, op, yp} {
-		ADDQ(U8(32), r)
-	}
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	loop(n, func() {
+		VCMPPS(U8(0x11), Mem{Base: yp}, zero, mask) // 0 < y, LT_OQ: false for NaN
+		VANDPS(Mem{Base: op}, mask, mask)
+		VADDPS(mask, zero, mask) // +0 + that
+		VMOVUPS(mask, Mem{Base: d})
+	}, step{d, 32}, step{op, 32}, step{yp, 32})
 }
