@@ -52,11 +52,10 @@ type gemmKernel struct {
 // (goRowKernels) are the references. softmax replaces a row x by
 // exp(x − max x) and returns its sum (softmaxUnnormalised); add is Add;
 // addBiasReLU is AddRowBias then ReLU; layerNormRow is one row of LayerNorm;
-// scale is Scale; softmaxBackward is softmaxBackwardRowDot; lnNormalise,
-// lnAccumulate and lnDx are the element-wise passes of the layer-norm
-// backward (layerNormNormaliseGo, …). Training's
-// element-wise kernels: adam is AdamUpdate, addTo AddTo, reluBackward
-// ReLUBackward, reluBackwardTo ReLUBackwardTo.
+// scale is Scale; softmaxBackward is softmaxBackwardRowDot. The rest are
+// training's: lnNormalise, lnAccumulate and lnDx are the element-wise passes
+// of the layer-norm backward (layerNormNormaliseGo, …); adam is AdamUpdate,
+// addTo AddTo, reluBackward ReLUBackward, reluBackwardTo ReLUBackwardTo.
 type rowKernels struct {
 	softmax         func(x []float32) float32
 	add             func(dst, src []float32)

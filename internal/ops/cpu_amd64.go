@@ -73,8 +73,8 @@ var avx2RowKernels = rowKernels{
 }
 
 // avx512RowKernels are the AVX2 ones but for the softmax: its exponentials
-// are bound by arithmetic and gain from 16 lanes; the others are bound by
-// memory and gain nothing from wider vectors.
+// are bound by arithmetic and gain from 16 lanes. Most others are bound by
+// memory; none has an AVX-512 version yet.
 var avx512RowKernels = func() rowKernels {
 	r := avx2RowKernels
 	r.softmax = softmaxAVX512
