@@ -16,7 +16,7 @@ type AttentionScratch struct {
 // NewAttentionScratch sizes scratch for batch sequences of lq queries and lk
 // keys with model width d.
 func NewAttentionScratch(batch, lq, lk, d int) *AttentionScratch {
-	return NewAttentionScratchWith(goAlloc, batch, lq, lk, d, 1)
+	return NewAttentionScratchWith(CPU{}.Alloc, batch, lq, lk, d, 1)
 }
 
 // NewAttentionScratchWith is NewAttentionScratch with the buffers from alloc
@@ -248,11 +248,8 @@ type AttentionCache struct {
 // NewAttentionCache sizes a cache for up to batch sequences of lq queries
 // and lk keys, model width d, heads heads.
 func NewAttentionCache(batch, lq, lk, d, heads int) *AttentionCache {
-	return NewAttentionCacheWith(goAlloc, batch, lq, lk, d, heads)
+	return NewAttentionCacheWith(CPU{}.Alloc, batch, lq, lk, d, heads)
 }
-
-// goAlloc is a zeroed Go slice: the CPU's Alloc.
-func goAlloc(n int) []float32 { return make([]float32, n) }
 
 // NewAttentionCacheWith is NewAttentionCache with the buffers from alloc
 // (a Backend's Alloc, which zeroes them): Q, K, V and the context [batch·lq
@@ -339,7 +336,7 @@ type AttentionGrad struct {
 // and lk keys, model width d; the dP of further threads is added on first
 // use.
 func NewAttentionGrad(batch, lq, lk, d int) *AttentionGrad {
-	return NewAttentionGradWith(goAlloc, batch, lq, lk, d)
+	return NewAttentionGradWith(CPU{}.Alloc, batch, lq, lk, d)
 }
 
 // NewAttentionGradWith is NewAttentionGrad with the buffers from alloc (a
