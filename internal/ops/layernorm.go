@@ -227,8 +227,9 @@ func layerNormDxGo(dx, dy, gamma []float32, h []float64, m1, m2, inv float64) {
 	}
 }
 
-// rowMoments4 is rowMoments of four rows of one length, their sums side by
-// side.
+// rowMoments4 returns the mean and 1/sqrt(var+eps) of four rows of one
+// length in float64, each as layerNormRowGo computes them, their sums side
+// by side.
 func rowMoments4(x [4][]float32, eps float64) (mean, inv [4]float64) {
 	x0, x1, x2, x3 := x[0], x[1][:len(x[0])], x[2][:len(x[0])], x[3][:len(x[0])]
 	n := float64(len(x0))
@@ -283,22 +284,6 @@ func gradMoments4(dy [4][]float32, gamma []float32, xh [4][]float64) (m1, m2 [4]
 // normalised is x̂ = (v−mean)·inv, the one expression both passes of
 // LayerNormBackward use, so they agree to the bit.
 func normalised(v float32, mean, inv float64) float64 { return (float64(v) - mean) * inv }
-
-// rowMoments returns the mean and 1/sqrt(var+eps) of row in float64, as
-// layerNormRowGo computes them.
-func rowMoments(row []float32, eps float64) (mean, inv float64) {
-	var sum float64
-	for _, v := range row {
-		sum += float64(v)
-	}
-	mean = sum / float64(len(row))
-	var ss float64
-	for _, v := range row {
-		dv := float64(v) - mean
-		ss += dv * dv
-	}
-	return mean, 1 / math.Sqrt(ss/float64(len(row))+eps)
-}
 
 // LayerNormBackwardRef is the oracle for LayerNormBackward, from the
 // Jacobian itself rather than its simplified form: with x̂ᵢ = (xᵢ−mean)/std,
