@@ -90,9 +90,7 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 		for r := 0; r < m; r++ {
 			dy := dOut[r*d+j0 : r*d+j1]
 			if moments == nil { // dBeta alone: x and gamma may be nil
-				for j, v := range dy {
-					sb[j] += float64(v)
-				}
+				addWiden(sb, dy)
 				continue
 			}
 			xr := x[r*d+j0 : r*d+j1]
@@ -149,9 +147,7 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 		}
 		if xh[0] == nil { // dBeta alone
 			for i := range g {
-				for j, v := range dys[i][:len(sb)] {
-					sb[j] += float64(v)
-				}
+				addWiden(sb, dys[i])
 			}
 			continue
 		}
@@ -165,14 +161,18 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 			if moments != nil {
 				moments[2*(r+i)], moments[2*(r+i)+1] = mean[i], inv[i]
 			}
+			if dX == nil && sg == nil { // the moments, and perhaps dBeta
+				if sb != nil {
+					addWiden(sb, dys[i])
+				}
+				continue
+			}
 			kern.lnNormalise(xh[i], xs[i], mean[i], inv[i])
 			switch {
 			case sb != nil && sg != nil:
 				kern.lnAccumulate(sb, sg, xh[i], dys[i])
 			case sb != nil:
-				for j, v := range dys[i][:d] {
-					sb[j] += float64(v)
-				}
+				addWiden(sb, dys[i])
 			case sg != nil:
 				for j, v := range dys[i][:d] {
 					sg[j] += float64(v) * xh[i][j]
@@ -206,6 +206,13 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 func layerNormNormaliseGo(h []float64, x []float32, mean, inv float64) {
 	for j, v := range x[:len(h)] {
 		h[j] = normalised(v, mean, inv)
+	}
+}
+
+// addWiden adds v to s element by element, in float64 (dBeta's sums).
+func addWiden(s []float64, v []float32) {
+	for j, x := range v[:len(s)] {
+		s[j] += float64(x)
 	}
 }
 
