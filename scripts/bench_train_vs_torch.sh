@@ -3,11 +3,12 @@
 # (forward, L1 + 0.1·contrastive, backward, clipping, Adam; batch 8, ×2) for
 # the tiny, small and released configs at 1 and 2 threads, ipt
 # (BenchmarkTrainStep) and Debian's PyTorch (bench_train_torch.py)
-# alternately, then medians and ratios. OpenBLAS runs at its best kernel
-# (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the peer alone).
+# alternately, then medians and ratios. The peer runs at its best
+# (scripts/peer_env.sh: OpenBLAS's best kernel, malloc keeping its memory).
 # Usage: scripts/bench_train_vs_torch.sh [rounds] [configs]   e.g. 3 "tiny small"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/peer_env.sh
 rounds=${1:-3}
 configs=${2:-tiny small released}
 bin=${TMPDIR:-/tmp}/ipt-train.test
@@ -20,8 +21,7 @@ for r in $(seq "$rounds"); do
       rate=$("$bin" -test.run XXX -test.bench "TrainStep/$c/threads=$t\$" -test.benchtime 2x |
         awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print $i}')
       echo "go $c $t $rate" | tee -a "$out"
-      rate=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$t /usr/bin/python3 \
-        scripts/bench_train_torch.py --config "${torchcfg[$c]}" --scale 2 --batch 8 --threads $t -r 2 |
+      rate=$(peer "$t" /usr/bin/python3 scripts/bench_train_torch.py --config "${torchcfg[$c]}" --scale 2 --batch 8 --threads $t --warmup 2 -r 2 |
         /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["samples_per_s"])')
       echo "torch $c $t $rate" | tee -a "$out"
     done

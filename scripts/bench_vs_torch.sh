@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs `ipt bench` and the PyTorch peer (scripts/bench_torch.py, Debian's
 # python3-torch) alternately on the same machine, 1 and 2 threads, and prints
-# medians and ratios. Usage: scripts/bench_vs_torch.sh [rounds]
+# medians and ratios. The peer runs at its best (scripts/peer_env.sh).
+# Usage: scripts/bench_vs_torch.sh [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/peer_env.sh
 rounds=${1:-3}
 go build -o "${TMPDIR:-/tmp}/ipt-bench" .
 ipt=${TMPDIR:-/tmp}/ipt-bench
@@ -11,7 +13,7 @@ out=$(mktemp)
 for r in $(seq "$rounds"); do
   for t in 1 2; do
     echo "go $t $("$ipt" bench --json --threads "$t" --tiles 8 --runs 3)" >> "$out"
-    echo "torch $t $(/usr/bin/python3 scripts/bench_torch.py --threads "$t" -n 8 -r 3 | tail -1)" >> "$out"
+    echo "torch $t $(peer "$t" /usr/bin/python3 scripts/bench_torch.py --threads "$t" -n 8 -r 3 | tail -1)" >> "$out"
   done
 done
 /usr/bin/python3 - "$out" <<'PY'
