@@ -14,14 +14,16 @@ configs=${2:-tiny small released}
 bin=${TMPDIR:-/tmp}/ipt-train.test
 go test -c -o "$bin" ./internal/train
 declare -A torchcfg=([tiny]="16,24,3,4,1" [small]="32,48,3,8,2" [released]="64,48,3,12,12")
+# Timed steps per run: a tiny step takes ~40 ms, and two of them are noise.
+declare -A steps=([tiny]=40 [small]=6 [released]=2)
 out=$(mktemp)
 for r in $(seq "$rounds"); do
   for c in $configs; do
     for t in 1 2; do
-      rate=$("$bin" -test.run XXX -test.bench "TrainStep/$c/threads=$t\$" -test.benchtime 2x |
+      rate=$("$bin" -test.run XXX -test.bench "TrainStep/$c/threads=$t\$" -test.benchtime "${steps[$c]}x" |
         awk '/samples\/s/ {for (i = 1; i < NF; i++) if ($(i+1) == "samples/s") print $i}')
       echo "go $c $t $rate" | tee -a "$out"
-      rate=$(peer "$t" /usr/bin/python3 scripts/bench_train_torch.py --config "${torchcfg[$c]}" --scale 2 --batch 8 --threads $t --warmup 2 -r 2 |
+      rate=$(peer "$t" /usr/bin/python3 scripts/bench_train_torch.py --config "${torchcfg[$c]}" --scale 2 --batch 8 --threads $t --warmup 2 -r "${steps[$c]}" |
         /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["samples_per_s"])')
       echo "torch $c $t $rate" | tee -a "$out"
     done
