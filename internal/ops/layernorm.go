@@ -47,8 +47,9 @@ func layerNormRowGo(o, row, gamma, beta []float32, eps float64) {
 // LayerNormBackward is the backward of LayerNorm: given dOut = ∂L/∂out
 // ([m, d]) it adds ∂L/∂x to dX, ∂L/∂gamma to dGamma and ∂L/∂beta to dBeta
 // (each [d]), skipping nil outputs (x and gamma may be nil when dBeta is
-// the only one); none may alias the inputs or each other. The mean and 1/std of each row are recomputed from x in float64,
-// as the forward computes them, so no cache is needed. With x̂ = (x−mean)/std
+// the only one); none may alias the inputs or each other. The mean and
+// 1/std of each row are recomputed from x in float64, as the forward
+// computes them, so no cache is needed. With x̂ = (x−mean)/std
 // and g = dOut·gamma, row by row:
 //
 //	dX     += (g − mean(g) − x̂·mean(g·x̂)) / std
@@ -84,21 +85,19 @@ func (e Exec) LayerNormBackward(dX, dGamma, dBeta, dOut, x []float32, m, d int, 
 		return
 	}
 	// Each thread sums its columns over the rows in row order, as the
-	// one-thread pass does, walking the rows rather than down the columns.
+	// one-thread pass does (the same kernels on a row's part), walking the
+	// rows rather than down the columns.
+	kern := activeKernel.Load()
 	parallelChunks(d, max(8, (d+threads-1)/threads), threads, func(j0, j1 int) {
-		sg, sb := make([]float64, j1-j0), make([]float64, j1-j0)
+		sg, sb, h := make([]float64, j1-j0), make([]float64, j1-j0), make([]float64, j1-j0)
 		for r := 0; r < m; r++ {
 			dy := dOut[r*d+j0 : r*d+j1]
 			if moments == nil { // dBeta alone: x and gamma may be nil
 				addWiden(sb, dy)
 				continue
 			}
-			xr := x[r*d+j0 : r*d+j1]
-			mean, inv := moments[2*r], moments[2*r+1]
-			for j, v := range dy {
-				sb[j] += float64(v)
-				sg[j] += float64(v) * normalised(xr[j], mean, inv)
-			}
+			kern.lnNormalise(h, x[r*d+j0:r*d+j1], moments[2*r], moments[2*r+1])
+			kern.lnAccumulate(sb, sg, h, dy)
 		}
 		for j := j0; j < j1; j++ {
 			if dGamma != nil {
@@ -205,7 +204,7 @@ func layerNormBackwardRows(dX, dGamma, dBeta, dOut, x []float32, lo, hi, d int, 
 // layerNormNormaliseGo sets h = x̂ = (x − mean)·inv.
 func layerNormNormaliseGo(h []float64, x []float32, mean, inv float64) {
 	for j, v := range x[:len(h)] {
-		h[j] = normalised(v, mean, inv)
+		h[j] = (float64(v) - mean) * inv
 	}
 }
 
@@ -287,10 +286,6 @@ func gradMoments4(dy [4][]float32, gamma []float32, xh [4][]float64) (m1, m2 [4]
 	n := float64(d)
 	return [4]float64{a0 / n, a1 / n, a2 / n, a3 / n}, [4]float64{b0 / n, b1 / n, b2 / n, b3 / n}
 }
-
-// normalised is x̂ = (v−mean)·inv, the one expression both passes of
-// LayerNormBackward use, so they agree to the bit.
-func normalised(v float32, mean, inv float64) float64 { return (float64(v) - mean) * inv }
 
 // LayerNormBackwardRef is the oracle for LayerNormBackward, from the
 // Jacobian itself rather than its simplified form: with x̂ᵢ = (xᵢ−mean)/std,
